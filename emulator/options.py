@@ -1,0 +1,63 @@
+"""Parsing of the emulator's board options (sizes, MACs, ids, revisions) with clear errors."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+SIZE_RE = re.compile(r"^\s*(\d+)\s*(k|kb|m|mb|)\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """'4MB', '4M', '4096K', '4194304' -> bytes."""
+    m = SIZE_RE.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"cannot read size {text!r} (try 4MB)")
+    value, unit = int(m.group(1)), m.group(2).lower()
+    factor = {"": 1, "k": 1024, "kb": 1024, "m": 1 << 20, "mb": 1 << 20}[unit]
+    size = value * factor
+    if size < 1 << 20 or size > 128 << 20 or size & (size - 1):
+        raise argparse.ArgumentTypeError(f"flash size {text!r} must be a power of two "
+                                         "between 1MB and 128MB")
+    return size
+
+
+def parse_mac(text: str) -> bytes:
+    parts = re.split(r"[:\-]", text.strip())
+    if len(parts) != 6 or not all(re.fullmatch(r"[0-9a-fA-F]{2}", p) for p in parts):
+        raise argparse.ArgumentTypeError(f"MAC {text!r} is not six hex bytes like "
+                                         "24:0a:c4:12:34:56")
+    mac = bytes(int(p, 16) for p in parts)
+    if mac[0] & 1:
+        raise argparse.ArgumentTypeError(f"MAC {text!r} is a multicast address")
+    return mac
+
+
+def parse_flash_id(text: str) -> int:
+    """JEDEC id as manufacturer<<16 | device, e.g. 0x204016 or c84016."""
+    try:
+        value = int(text, 16)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"flash id {text!r} is not hex (e.g. 0x204016)")
+    if not 0 < value <= 0xFFFFFF:
+        raise argparse.ArgumentTypeError(f"flash id {text!r} is not a 24-bit JEDEC id")
+    capacity = value & 0xFF
+    if not 0x14 <= capacity <= 0x1A:
+        raise argparse.ArgumentTypeError(
+            f"flash id {text!r}: capacity byte {capacity:#04x} is not 1MB..64MB (0x14..0x1a)")
+    return value
+
+
+def parse_revision(text: str) -> tuple[int, int]:
+    """'1', '3', 'v3.1' -> (major, minor)."""
+    m = re.fullmatch(r"v?(\d)(?:\.(\d))?", text.strip())
+    if not m or int(m.group(1)) not in (0, 1, 2, 3) or int(m.group(2) or 0) > 3:
+        raise argparse.ArgumentTypeError(f"chip revision {text!r}: use 0, 1, 2, 3 or 3.1")
+    return int(m.group(1)), int(m.group(2) or 0)
+
+
+def parse_crystal(text: str) -> int:
+    value = text.strip().lower().removesuffix("mhz")
+    if value not in ("26", "40"):
+        raise argparse.ArgumentTypeError(f"crystal {text!r}: ESP32 boards use 26 or 40 (MHz)")
+    return int(value)
