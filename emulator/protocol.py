@@ -11,8 +11,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
-from functools import reduce
-from operator import xor
 
 CHECKSUM_SEED = 0xEF
 HEADER = struct.Struct("<BBHI")
@@ -79,18 +77,20 @@ class StubError(IntEnum):
 
 
 def checksum(data: bytes, seed: int = CHECKSUM_SEED) -> int:
-    """XOR of all bytes, seeded with 0xEF: what MEM_DATA/FLASH_DATA carry in the header."""
+    """XOR of all bytes, seeded with 0xEF: what MEM_DATA/FLASH_DATA carry in the header.
+
+    Folds the data as one big integer in halves (O(n) total) instead of looping over
+    bytes in Python, which would cost milliseconds per 16 KB block.
+    """
     if not data:
         return seed
-    # int.from_bytes trick: XOR bytes in wide words, then fold. Much faster than a loop.
-    pad = (-len(data)) % 8
-    wide = int.from_bytes(data + b"\x00" * pad, "little")
-    acc = 0
-    while wide:
-        acc ^= wide & 0xFFFFFFFFFFFFFFFF
-        wide >>= 64
-    folded = reduce(xor, acc.to_bytes(8, "little"))
-    return seed ^ folded
+    value = int.from_bytes(data, "little")
+    width = 1 << (len(data) - 1).bit_length()      # bytes, rounded up to a power of two
+    while width > 1:
+        width //= 2
+        bits = width * 8
+        value = (value >> bits) ^ (value & ((1 << bits) - 1))
+    return seed ^ value
 
 
 @dataclass(frozen=True)

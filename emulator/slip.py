@@ -8,12 +8,14 @@ waits for the start of a packet.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 END = 0xC0
 ESC = 0xDB
 ESC_END = 0xDC
 ESC_ESC = 0xDD
+_SPECIAL = re.compile(b"[\\xc0\\xdb]")
 
 
 
@@ -77,9 +79,11 @@ class SlipDecoder:
                 i = start + 1
                 continue
             # Inside a frame: copy the run of ordinary bytes up to the next special byte.
-            j = i
-            while j < n and data[j] != END and data[j] != ESC and not self._escaped:
-                j += 1
+            if self._escaped:
+                j = i
+            else:
+                match = _SPECIAL.search(data, i)
+                j = match.start() if match else n
             if j > i:
                 self._append(data[i:j])
                 i = j

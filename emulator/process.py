@@ -1,0 +1,125 @@
+"""Run `emu-rom` as a separate process on a real PTY (for tests, the demo and benches).
+
+The emulator is exercised the way users run it: its own process, a real pseudo-terminal,
+the real esptool as another process. `EmuRom` starts it, waits for the PTY path it
+prints, and stops it with SIGTERM (which flushes the flash file).
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+START_TIMEOUT = 15.0
+
+
+class EmuRom:
+    """A running emulator process and its PTY."""
+
+    def __init__(self, workdir: Path, args: Sequence[str], name: str = "emu",
+                 flash_file: bool = True) -> None:
+        self.workdir = workdir
+        self.name = name
+        self.link = workdir / f"{name}.tty"
+        self.flash_file = workdir / f"{name}.flash" if flash_file else None
+        self.log_path = workdir / f"{name}.log"
+        self.args = list(args)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pty: str | None = None
+
+    @property
+    def port(self) -> str:
+        return str(self.link)
+
+    def start(self) -> "EmuRom":
+        cmd = [sys.executable, "-m", "emulator", "--link", str(self.link), "-v"]
+        if "--timing" not in self.args:
+            cmd += ["--timing", "fast"]
+        if self.flash_file is not None and "--flash-file" not in self.args:
+            cmd += ["--flash-file", str(self.flash_file)]
+        cmd += self.args
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+        self.pty = self._read_line(START_TIMEOUT)
+        if not self.pty or not self.link.is_symlink():
+            self.stop()
+            raise RuntimeError(f"emu-rom did not start: {self.log_text()[-2000:]}")
+        return self
+
+    def _read_line(self, timeout: float) -> str:
+        assert self.proc is not None and self.proc.stdout is not None
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        line = b""
+        while not line.endswith(b"\n") and time.monotonic() < deadline:
+            if not sel.select(deadline - time.monotonic()):
+                break
+            chunk = os.read(self.proc.stdout.fileno(), 1)
+            if not chunk:
+                break
+            line += chunk
+        sel.close()
+        return line.decode().strip()
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM the emulator (flash file flushed) and return its exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def restart(self) -> "EmuRom":
+        self.stop()
+        return self.start()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def esptool_cmd(self, *args: str, stub: bool = True) -> list[str]:
+        cmd = [sys.executable, "-m", "esptool", "--chip", "esp32", "--port", self.port,
+               "--before", "no-reset", "--after", "no-reset"]
+        if not stub:
+            cmd.append("--no-stub")
+        return cmd + list(args)
+
+    def esptool(self, *args: str, stub: bool = True, check: bool = True,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run the real esptool CLI against this board; raise with its output on failure."""
+        result = subprocess.run(self.esptool_cmd(*args, stub=stub), capture_output=True,
+                                text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"esptool {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout}\n{result.stderr}\n--- emulator log ---\n"
+                                 f"{self.log_text()[-3000:]}")
+        return result
+
+    def read_flash_file(self, addr: int = 0, size: int | None = None) -> bytes:
+        """Bytes of the persisted flash (stop the emulator first for a consistent view)."""
+        assert self.flash_file is not None
+        with open(self.flash_file, "rb") as f:
+            f.seek(addr)
+            return f.read() if size is None else f.read(size)
+
+
