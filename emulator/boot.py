@@ -297,6 +297,8 @@ def rom_boot(rev: RomRevision, cause: ResetCause | int, strap: Strapping,
         if value & 0x18 == 0:
             text += "waiting for download\n"
         return done(text, False, RomState.DOWNLOAD)
+    if value & 0x1F == 0x0D:  # CPU reset in SDIO mode: ROM jumps to a stale pointer
+        return done(text, False, RomState.HALTED, BootError.UNMODELED)
     if value & 0x1C != 0x08 and not value & 0x10:
         # Legacy SPI boot (0x0C), or a CPU reset in a download mode: the ROM tries
         # ets_unpack_flash_code_legacy, unless the console-debug fuse is burned.

@@ -332,3 +332,15 @@ def test_second_stage_log_shape():
                b"( 34712) map" in ln for ln in lines)
     colored = second_stage_log()
     assert colored[0].startswith(b"\x1b[0;32mI (29) boot:") and colored[0].endswith(b"\x1b[0m\r\n")
+
+
+def test_every_strap_and_cause_gives_an_outcome():
+    image = flash_with(make_image(IDF33_LAYOUT, entry=0x400806E8))
+    for rev in RomRevision:
+        for value in range(64):
+            for cause in range(18):
+                for reader in (BLANK, image):
+                    out = rom_boot(rev, cause, Strapping.from_value(value), reader)
+                    assert isinstance(out.lines, bytes)
+                    assert out.ok == (out.state is RomState.RUNNING)
+                    assert b"".join(c for _, c in out.timed) == out.lines
