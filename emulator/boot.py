@@ -259,7 +259,7 @@ def _banner(rev: RomRevision, cause: int, value: int) -> str:
             f"boot:0x{value:x} ({boot_mode_name(value)})\n")
 
 
-def _fatal(rev: RomRevision, line: int) -> str:
+def _fatal(line: int) -> str:
     return f"ets_main.c {line} \n"  # ROM format "%s %u \n": note the trailing space
 
 
@@ -286,10 +286,10 @@ def rom_boot(rev: RomRevision, cause: ResetCause | int, strap: Strapping,
         return done("Download mode is disabled. Restart with GPIO0 high.\n", False,
                     RomState.HALTED, BootError.DOWNLOAD_DISABLED)
     if value & 0x1F == 0x0E:
-        return done(_fatal(rev, rev.ate_line), False, RomState.HALTED, BootError.ATE_MODE)
+        return done(_fatal(rev.ate_line), False, RomState.HALTED, BootError.ATE_MODE)
     text = _banner(rev, code, value)
     if code in _INVALID_CAUSES or not 0 <= code <= 16:
-        return done(text + _fatal(rev, rev.bad_reset_line), False, RomState.HALTED,
+        return done(text + _fatal(rev.bad_reset_line), False, RomState.HALTED,
                     BootError.BAD_RESET_CAUSE, wdt)
     if code not in _CPU_RESETS and not flash:
         if value & 0x1F == 0x0D:
@@ -303,12 +303,15 @@ def rom_boot(rev: RomRevision, cause: ResetCause | int, strap: Strapping,
         # Legacy SPI boot (0x0C), or a CPU reset in a download mode: the ROM tries
         # ets_unpack_flash_code_legacy, unless the console-debug fuse is burned.
         if fuses.console_debug_disable:
-            return done(text + _fatal(rev, rev.legacy_fail_line), False, RomState.HALTED,
+            return done(text + _fatal(rev.legacy_fail_line), False, RomState.HALTED,
                         BootError.LEGACY_BOOT, wdt)
         return done(text, False, RomState.HALTED, BootError.UNMODELED, wdt)
 
     hspi = value & 0x1C == 0x08
-    reader: FlashReader = (lambda off, n: bytes(n)) if hspi or read_flash is None else read_flash
+    if hspi:  # flash sits on the SPI pins, so the HSPI bus reads back zeros (modelled)
+        reader: FlashReader = lambda off, n: bytes(n)  # noqa: E731
+    else:  # no flash callable: an erased chip
+        reader = read_flash or (lambda off, n: b"\xff" * n)
     res = run_loader(rev.loader, reader, spiconfig=fuses.spiconfig, hspi=hspi)
     error = BootError(res.error.value) if res.error else None
     if res.repeat_line is not None:
@@ -321,7 +324,7 @@ def rom_boot(rev: RomRevision, cause: ResetCause | int, strap: Strapping,
         return done(text, True, RomState.RUNNING, None, entry=res.entry, segs=res.segments)
     if not res.hangs:
         if fuses.console_debug_disable:
-            text += _fatal(rev, rev.boot_fail_line)
+            text += _fatal(rev.boot_fail_line)
         else:  # "OK" and the ">" prompt come from the BASIC interpreter (real logs)
             text += "Falling back to built-in command interpreter.\nOK\n>"
     return done(text, False, RomState.HALTED, error, wdt, segs=res.segments)
