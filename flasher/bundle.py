@@ -145,7 +145,8 @@ class Bundle:
     def _find_root(self) -> str:
         """'' or 'folder/': where manifest.json is. Exactly one candidate must exist."""
         candidates = [n for n in self._members
-                      if n == MANIFEST_NAME or (n.count("/") == 1 and n.endswith("/" + MANIFEST_NAME))]
+                      if n == MANIFEST_NAME
+                      or (n.count("/") == 1 and n.endswith("/" + MANIFEST_NAME))]
         if not candidates:
             raise BundleError(f"{self.source}: no {MANIFEST_NAME} at the top level or in one "
                               "top-level folder (is this a Mongoose OS fw.zip?)")

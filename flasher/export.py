@@ -120,7 +120,8 @@ def export_plan(plan: Plan, directory: str | os.PathLike[str], *, merged: bool =
 
     header = [
         "#!/bin/sh",
-        f"# Flash {plan.bundle_name or 'firmware'} {plan.version or ''} ({plan.chip}) with esptool.",
+        f"# Flash {plan.bundle_name or 'firmware'} {plan.version or ''} ({plan.chip}) "
+        "with esptool.",
         "# Usage: ./flash.sh /dev/ttyUSB0   (or: esptool --chip "
         f"{plan.chip} -p PORT write-flash @flash_args)",
         "# Flash settings are 'keep' so esptool writes these bytes unchanged.",

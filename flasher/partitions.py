@@ -166,8 +166,8 @@ class PartitionTable:
             body += MD5_MAGIC + b"\xFF" * 14 + hashlib.md5(body).digest()
         if pad_to is None:
             return body + b"\xFF" * ENTRY_SIZE
-        if len(body) + ENTRY_SIZE > pad_to:
-            raise ValueError(f"table needs {len(body) + ENTRY_SIZE} bytes, pad_to is {pad_to}")
+        if len(body) > pad_to:   # a full table needs no terminator: the area ends it
+            raise ValueError(f"table needs {len(body)} bytes, pad_to is {pad_to}")
         return body.ljust(pad_to, b"\xFF")
 
     def to_dict(self) -> dict[str, Any]:

@@ -349,7 +349,7 @@ def build_plan(bundle: Bundle, options: PlanOptions | None = None) -> Plan:
                                         f" ends beyond the {options.flash_size:#x}-byte flash")
     man = bundle.manifest
     for note in builder.warnings:
-        log.warning("%s", note)
+        log.debug("plan warning: %s", note)
     return Plan(man.name, man.version, man.build_id, builder.platform, regions, builder.skipped,
                 builder.warnings, options, builder.table)
 
