@@ -80,7 +80,8 @@ class Bundle:
         self._zf = zf
         self.source = source
         self.limits = limits
-        self._total_read = 0
+        self._total_read = 0                 # sum over distinct members of bytes read
+        self._member_read: dict[str, int] = {}
         self._members: dict[str, zipfile.ZipInfo] = {}
         self._scan()
         self.root = self._find_root()
@@ -161,6 +162,7 @@ class Bundle:
         cap = self.limits.max_member if cap is None else cap
         chunks: list[bytes] = []
         got = 0
+        others = self._total_read - self._member_read.get(name, 0)  # re-reads are not counted
         try:
             with self._zf.open(info) as stream:
                 while True:
@@ -168,7 +170,8 @@ class Bundle:
                     if not chunk:
                         break
                     got += len(chunk)
-                    self._total_read += len(chunk)
+                    self._member_read[name] = max(self._member_read.get(name, 0), got)
+                    self._total_read = others + self._member_read[name]
                     if got > cap:
                         raise BundleError(f"bundle member {name!r}: more than {cap} bytes")
                     if self._total_read > self.limits.max_total:

@@ -254,9 +254,13 @@ class _Builder:
         else:
             address = ptn.offset + part.addr
             why = f"{where}: offset + addr {part.addr:#x}"
+        if not ptn.contains(address):
+            raise PlanError(f"part {part.name!r}: address {address:#x} ({why.split(': ')[-1]}) "
+                            f"is outside partition {ptn.label} "
+                            f"({_fmt_range(ptn.offset, ptn.end)})")
         fill_size = None
         if part.is_fill and not part.size:
-            fill_size = max(ptn.end - address, 0)
+            fill_size = ptn.end - address
             why += f", filled to the partition end ({fill_size:#x} bytes)"
         return address, fill_size, why
 

@@ -288,3 +288,14 @@ def test_zipfile_module_is_what_we_think():
     info = zipfile.ZipInfo("x")
     info.external_attr = 0o120777 << 16
     assert (info.external_attr >> 16) & 0o170000 == 0o120000
+
+
+def test_total_read_limit_counts_each_member_once():
+    """Many plans from one open bundle (multi-board runs) must not exhaust the budget."""
+    builder = B.era_2017()
+    b = open_bytes(builder.build(), limits=Limits(max_total=512 * 1024))
+    app = b.manifest.part("app")
+    for _ in range(20):                               # 20 x 96 KB > 512 KB if re-reads counted
+        assert b.read_part(app) == builder.files["app.bin"]
+    assert b._total_read < 512 * 1024
+

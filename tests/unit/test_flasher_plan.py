@@ -127,6 +127,12 @@ def test_part_must_fit_its_partition():
         plan_of(small_bundle(data=B.esp32_image(1, pad_to=0x180001), ptn="app_0", type="app"))
 
 
+def test_relative_addr_beyond_partition_end():
+    with pytest.raises(PlanError, match=r"part 'x': address 0x15000 \(offset \+ addr 0x8000\) "
+                                        r"is outside partition otadata \(0xd000-0xf000\)"):
+        plan_of(small_bundle(ptn="otadata", addr=0x8000, fill=255, type="otadata"))
+
+
 def test_part_fits_exactly():
     plan = plan_of(small_bundle(data=b"\x03" * 0x2000, ptn="otadata", type="data"))
     assert (plan.region("x").address, plan.region("x").end) == (0xD000, 0xF000)
