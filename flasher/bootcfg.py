@@ -131,7 +131,10 @@ def decode(data: bytes, *, with_checksum: bool = False) -> tuple[BootConfig | No
         return None, (f"bad checksum {head[CONFIG_LEN]:#04x} "
                       f"(expected {checksum(head[:CONFIG_LEN]):#04x})")
     fields = _STRUCT.unpack(head[:CONFIG_LEN])
-    cfg = BootConfig(*fields[:10], roms=_four(fields[10:14]), roms_sizes=_four(fields[14:18]),
+    cfg = BootConfig(magic=fields[0], version=fields[1], mode=fields[2], current_rom=fields[3],
+                     gpio_rom=fields[4], count=fields[5], previous_rom=fields[6],
+                     is_first_boot=fields[7], boot_attempts=fields[8], fw_updated=fields[9],
+                     roms=_four(fields[10:14]), roms_sizes=_four(fields[14:18]),
                      fs_addresses=_four(fields[18:22]), fs_sizes=_four(fields[22:26]),
                      user_flags=fields[26])
     return cfg, "valid"
@@ -139,8 +142,18 @@ def decode(data: bytes, *, with_checksum: bool = False) -> tuple[BootConfig | No
 
 # The 4 MB Mongoose OS ESP8266 layout. DERIVED from the build arithmetic in boot_cfg.md (values
 # are compile-time -D constants of the rBoot image, FW1_ADDR etc.), not read from a device.
-LAYOUT_4MB = {"roms": (0x100000, 0x200000), "roms_size": 0xFFFF0,
-              "fs_addresses": (0x8000, 0x300000), "fs_size": 0x40000}
+@dataclass(frozen=True)
+class RbootLayout:
+    """The -D constants of an rBoot build: slot addresses and sizes (two slots)."""
+
+    roms: tuple[int, int]
+    roms_size: int
+    fs_addresses: tuple[int, int]
+    fs_size: int
+
+
+LAYOUT_4MB = RbootLayout(roms=(0x100000, 0x200000), roms_size=0xFFFF0,
+                         fs_addresses=(0x8000, 0x300000), fs_size=0x40000)
 KNOWN_LAYOUTS = {4 * 1024 * 1024: LAYOUT_4MB}
 
 
@@ -152,18 +165,21 @@ def default_config(flash_size: int = 4 * 1024 * 1024, *, roms: tuple[int, int] |
     Only the 4 MB layout is built in (derived, see LAYOUT_4MB); for other sizes pass all four
     layout values explicitly, else ValueError.
     """
-    base = KNOWN_LAYOUTS.get(flash_size, {})
-    given = {"roms": roms, "roms_size": roms_size, "fs_addresses": fs_addresses,
-             "fs_size": fs_size}
-    layout = {k: (v if v is not None else base.get(k)) for k, v in given.items()}
-    missing = [k for k, v in layout.items() if v is None]
-    if missing:
+    base = KNOWN_LAYOUTS.get(flash_size)
+    if base is not None:
+        roms = roms if roms is not None else base.roms
+        roms_size = roms_size if roms_size is not None else base.roms_size
+        fs_addresses = fs_addresses if fs_addresses is not None else base.fs_addresses
+        fs_size = fs_size if fs_size is not None else base.fs_size
+    if roms is None or roms_size is None or fs_addresses is None or fs_size is None:
+        missing = [name for name, value in (("roms", roms), ("roms_size", roms_size),
+                                            ("fs_addresses", fs_addresses), ("fs_size", fs_size))
+                   if value is None]
         raise ValueError(f"no built-in rBoot layout for flash size {flash_size}; "
                          f"pass {', '.join(missing)}")
-    return BootConfig(count=2, mode=MODE_STANDARD, roms=_four(layout["roms"]),
-                      roms_sizes=_four((layout["roms_size"],) * 2),
-                      fs_addresses=_four(layout["fs_addresses"]),
-                      fs_sizes=_four((layout["fs_size"],) * 2))
+    return BootConfig(count=2, mode=MODE_STANDARD, roms=_four(roms),
+                      roms_sizes=_four((roms_size, roms_size)),
+                      fs_addresses=_four(fs_addresses), fs_sizes=_four((fs_size, fs_size)))
 
 
 def with_updates(cfg: BootConfig, **changes: Any) -> BootConfig:

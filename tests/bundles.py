@@ -269,3 +269,59 @@ def lie_about_size(zip_bytes: bytes, member: str, claimed: int) -> bytes:
 
 def bad_json_bundle() -> bytes:
     return zip_with_members([("manifest.json", b'{"name": "x", "parts": {')])
+
+
+# ---- bundles that open fine but cannot be planned --------------------------------------------
+
+def _overlap() -> BundleBuilder:
+    b = era_2017()
+    b.add_part("extra", data=b"\x00" * 0x2000, addr=0x11000)
+    return b
+
+
+def _misaligned() -> BundleBuilder:
+    b = era_2017()
+    b.parts["app"]["addr"] = 0x10800
+    return b
+
+
+def _beyond_flash() -> BundleBuilder:
+    """Fine on 4 MB; `fs` ends beyond a 1 MB flash (plan with flash_size=1 MB)."""
+    return era_2017()
+
+
+def _unknown_ptn() -> BundleBuilder:
+    b = era_2022()
+    b.parts["fs"]["ptn"] = "spiffs_9"
+    return b
+
+
+def _bad_checksum() -> BundleBuilder:
+    b = era_2018()
+    b.files["app.bin"] = b"\x00" + b.files["app.bin"][1:]
+    return b
+
+
+def _missing_file() -> BundleBuilder:
+    b = era_2018()
+    del b.files["fs.bin"]
+    return b
+
+
+def _too_big_for_partition() -> BundleBuilder:
+    b = era_2022()
+    b.add_part("fs", data=random.Random(9).randbytes(0x40000 + 0x1000), checksums=("sha256",),
+               ptn="fs_0", type="fs")
+    return b
+
+
+# name -> (builder, flash_size for the plan, expected error class name, message fragment)
+BAD_PLANS: dict[str, tuple[Any, int | None, str, str]] = {
+    "overlap": (_overlap, None, "PlanError", "overlap"),
+    "misaligned": (_misaligned, None, "PlanError", "not on a 4 KB sector boundary"),
+    "beyond_flash": (_beyond_flash, 1 * MB, "PlanError", "ends beyond the flash size"),
+    "unknown_ptn": (_unknown_ptn, None, "PlanError", "unknown partition 'spiffs_9'"),
+    "bad_checksum": (_bad_checksum, None, "BundleError", "SHA-1 mismatch"),
+    "missing_file": (_missing_file, None, "PlanError", "src file 'fs.bin' is missing"),
+    "too_big": (_too_big_for_partition, None, "PlanError", "does not fit in partition fs_0"),
+}

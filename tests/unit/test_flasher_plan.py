@@ -393,3 +393,14 @@ def test_plan_never_overlaps_or_leaves_its_partition(case, flash_size):
     image = plan.image()
     for reg in ordered:
         assert image[reg.address:reg.end] == reg.content()
+
+
+@pytest.mark.parametrize("kind", sorted(B.BAD_PLANS))
+def test_bad_plan_builders(kind):
+    build, flash_size, error, fragment = B.BAD_PLANS[kind]
+    with pytest.raises(BundleError) as err:
+        plan_of(build(), flash_size=flash_size)
+    assert type(err.value).__name__ == error
+    assert fragment in str(err.value)
+    assert "\n" not in str(err.value)                # one clear line
+    assert err.value.exit_code == ExitCode.BAD_INPUT
