@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 
 KEEP_FLAGS = ["--flash-mode", "keep", "--flash-freq", "keep", "--flash-size", "keep"]
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _comment(text: str) -> str:
+    """Text safe inside a `#` shell comment: manifest strings must not start a new line."""
+    return "# " + _CONTROL.sub(" ", text)
 
 
 @dataclass(frozen=True)
@@ -120,21 +126,21 @@ def export_plan(plan: Plan, directory: str | os.PathLike[str], *, merged: bool =
 
     header = [
         "#!/bin/sh",
-        f"# Flash {plan.bundle_name or 'firmware'} {plan.version or ''} ({plan.chip}) "
-        "with esptool.",
-        "# Usage: ./flash.sh /dev/ttyUSB0   (or: esptool --chip "
-        f"{plan.chip} -p PORT write-flash @flash_args)",
-        "# Flash settings are 'keep' so esptool writes these bytes unchanged.",
+        _comment(f"Flash {plan.bundle_name or 'firmware'} {plan.version or ''} ({plan.chip}) "
+                 "with esptool."),
+        _comment(f"Usage: ./flash.sh /dev/ttyUSB0   (or: esptool --chip {plan.chip} -p PORT "
+                 "write-flash @flash_args)"),
+        _comment("Flash settings are 'keep' so esptool writes these bytes unchanged."),
     ]
     for reg in plan.regions:
         if reg.explain:
-            header.append(f"# {reg.name}: {reg.explain}")
+            header.append(_comment(f"{reg.name}: {reg.explain}"))
     for skipped in plan.skipped:
-        header.append(f"# skipped {skipped.name}: {skipped.reason}")
+        header.append(_comment(f"skipped {skipped.name}: {skipped.reason}"))
     if summary.encrypted_parts:
-        header.append("# Parts marked 'encrypt' (written plainly here): "
-                      f"{', '.join(summary.encrypted_parts)}; on a device with flash encryption "
-                      "enabled pass them with --encrypt-files instead.")
+        header.append(_comment(f"Parts marked 'encrypt' (written plainly here): "
+                               f"{', '.join(summary.encrypted_parts)}; on a device with flash "
+                               "encryption enabled pass them with --encrypt-files instead."))
     cmd = [shlex.quote(a) for a in esptool_command(plan, summary.files, port="PORT")]
     cmd[cmd.index("PORT")] = '"$PORT"'
     body = ['set -e', 'cd "$(dirname "$0")"', 'PORT="${1:?usage: $0 PORT}"',

@@ -117,3 +117,17 @@ def test_safe_file_name(name, expected):
 def test_command_line_quotes(tmp_path):
     summary = export_plan(make_plan(), tmp_path, port="/dev/tty USB")
     assert shlex.split(summary.to_dict()["command_line"]) == summary.command
+
+
+def test_manifest_strings_cannot_inject_shell_lines(tmp_path):
+    b = B.user_story()
+    b.name = "x\ntouch INJECTED\n"
+    b.version = "1\rtouch INJECTED2"
+    b.parts["boot_cfg\nrm -rf /"] = b.parts.pop("boot_cfg")
+    b.parts["doc\ntouch INJECTED3"] = {"flash": False}
+    summary = export_plan(make_plan(b), tmp_path)
+    script = (tmp_path / "flash.sh").read_text()
+    for line in script.splitlines():
+        assert not line.startswith(("touch", "rm")), line
+    assert all("/" not in f.name and "\n" not in f.name for f in summary.files)
+    assert subprocess.run(["sh", "-n", str(tmp_path / "flash.sh")]).returncode == 0
