@@ -359,7 +359,10 @@ def build_plan(bundle: Bundle, options: PlanOptions | None = None) -> Plan:
 
 
 def check_chip(plan: Plan, device_chip: str) -> None:
-    """DeviceMismatchError when the device is not the chip the bundle was built for."""
+    """DeviceMismatchError when the device is not the chip the bundle was built for.
+
+    `device_chip` is esptool's `esp.CHIP_NAME` ("ESP32", "ESP32-S3"), not the long description.
+    """
     norm = device_chip.strip().lower().replace("-", "").replace("_", "").split("(")[0].strip()
     if norm != plan.chip:
         raise DeviceMismatchError(f"wrong chip: the bundle is for {plan.chip}, the device is "
