@@ -1,0 +1,254 @@
+"""Typed view of a Mongoose OS `manifest.json` (no zip handling here, see `bundle.py`).
+
+Why a separate module: the manifest rules (which keys exist, which spellings of a number were
+produced by which generation of the Mongoose OS build tools) are the part of the flasher most
+likely to need changes when an odd bundle turns up, so they live apart from the zip safety code.
+
+Value spellings accepted, and why:
+- numbers (`addr`, `size`, `fill`) as JSON integers or as strings ("0x1000", "4096"): the early
+  `mgos_fw_meta.py create_manifest` stored every `k=v` of a part spec verbatim as a string; later
+  versions and `mos create-fw-bundle` store integers (mos parses `addr`/`size` into uint32).
+- booleans (`encrypt`, `update`, `flash`) as JSON booleans or "true"/"false" strings (same reason).
+Unknown keys are kept in `extra`, never rejected: mos itself keeps them (`attrs` in
+common/fwbundle/fw_part.go, UnmarshalJSON) and newer bundles add keys.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from flasher.errors import BundleError
+
+log = logging.getLogger(__name__)
+
+# Keys with a typed field in `Part`; everything else in a part object goes to `Part.extra`.
+PART_KEYS = frozenset(
+    {"src", "addr", "ptn", "size", "fill", "type", "cs_sha1", "cs_sha256", "encrypt", "update",
+     "flash"}
+)
+MANIFEST_KEYS = frozenset({"name", "platform", "version", "build_id", "build_timestamp", "parts"})
+
+_MAX_U32 = 0xFFFFFFFF
+_HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
+
+
+def parse_int(value: Any, *, what: str) -> int:
+    """Parse an integer given as a JSON number or a decimal/hex string ("0x1000", "4096").
+
+    Booleans and non-integral floats are rejected: `true` as an address is a bug, not a value.
+    `what` names the part and key for the error message, e.g. "part 'boot' key 'addr'".
+    """
+    if isinstance(value, bool):
+        raise BundleError(f"{what}: expected an integer, got {json.dumps(value)}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise BundleError(f"{what}: expected an integer, got {value!r}")
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        try:
+            return int(text, 0)
+        except ValueError:
+            pass
+        if text.isdigit():  # "0010": int(x, 0) rejects leading zeros, plain decimal is meant
+            return int(text, 10)
+        raise BundleError(f"{what}: {value!r} is not a number (use e.g. 4096 or \"0x1000\")")
+    raise BundleError(f"{what}: expected an integer, got {type(value).__name__}")
+
+
+def parse_bool(value: Any, *, what: str) -> bool:
+    """Parse a boolean given as JSON true/false, "true"/"false" or 0/1."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise BundleError(f"{what}: expected true or false, got {json.dumps(value)}")
+
+
+def _parse_digest(value: Any, length: int, *, what: str) -> str:
+    if not isinstance(value, str) or len(value) != length or not _HEX_RE.match(value):
+        raise BundleError(f"{what}: expected {length} hex digits, got {json.dumps(value)}")
+    return value.lower()
+
+
+@dataclass
+class Part:
+    """One entry of `parts` in manifest.json. Addresses are not resolved here (see plan.py).
+
+    `addr` may be absolute or (with `ptn`) relative to the partition; `size` is the declared
+    length (for `src` parts mos's bundle writer sets it to the file length; for `fill` parts it
+    is the fill length, 0/None with `ptn` meaning "to the end of the partition").
+    """
+
+    name: str
+    src: str | None = None
+    addr: int | None = None
+    ptn: str | None = None
+    size: int | None = None
+    fill: int | None = None
+    type: str | None = None
+    cs_sha1: str | None = None
+    cs_sha256: str | None = None
+    encrypt: bool = False
+    update: bool | None = None
+    flash: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+    # A `src` given as an object (per-file digests, used by some non-ESP platforms).
+    src_files: dict[str, Any] | None = None
+
+    @property
+    def is_fill(self) -> bool:
+        """True when the data is generated (`fill` byte, no `src`)."""
+        return self.src is None and self.src_files is None and self.fill is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form, in manifest spelling, unknown keys included."""
+        out: dict[str, Any] = {"name": self.name}
+        for key in ("src", "addr", "ptn", "size", "fill", "type", "cs_sha1", "cs_sha256",
+                    "update"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.src_files is not None:
+            out["src"] = self.src_files
+        out["encrypt"] = self.encrypt
+        out["flash"] = self.flash
+        out.update(self.extra)
+        return out
+
+
+@dataclass
+class Manifest:
+    """The parsed manifest.json. `parts` keeps the manifest's order."""
+
+    name: str | None
+    platform: str | None
+    version: str | None
+    build_id: str | None
+    build_timestamp: str | None
+    parts: list[Part]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def part(self, name: str) -> Part:
+        """The part called `name`; BundleError naming the known parts otherwise."""
+        for part in self.parts:
+            if part.name == name:
+                return part
+        known = ", ".join(p.name for p in self.parts) or "none"
+        raise BundleError(f"manifest has no part {name!r} (parts: {known})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (parts as a list, each with its name)."""
+        out: dict[str, Any] = {
+            "name": self.name, "platform": self.platform, "version": self.version,
+            "build_id": self.build_id, "build_timestamp": self.build_timestamp,
+            "parts": [p.to_dict() for p in self.parts],
+        }
+        out.update(self.extra)
+        return out
+
+
+def _opt_str(obj: dict[str, Any], key: str, what: str) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise BundleError(f"{what} key {key!r}: expected a string, got {json.dumps(value)}")
+    return str(value)
+
+
+def parse_part(name: str, obj: Any) -> Part:
+    """Validate one part object; every error names the part and the key."""
+    what = f"part {name!r}"
+    if not isinstance(obj, dict):
+        raise BundleError(f"{what}: expected an object, got {type(obj).__name__}")
+    part = Part(name=name, extra={k: v for k, v in obj.items() if k not in PART_KEYS})
+
+    src = obj.get("src")
+    if isinstance(src, dict):
+        part.src_files = src
+    elif src is not None:
+        if not isinstance(src, str) or not src.strip():
+            raise BundleError(f"{what} key 'src': expected a file name, got {json.dumps(src)}")
+        part.src = src
+    if "addr" in obj and obj["addr"] is not None:
+        part.addr = parse_int(obj["addr"], what=f"{what} key 'addr'")
+        if not 0 <= part.addr <= _MAX_U32:
+            raise BundleError(f"{what} key 'addr': {part.addr} is outside 0..0xFFFFFFFF")
+    if "size" in obj and obj["size"] is not None:
+        part.size = parse_int(obj["size"], what=f"{what} key 'size'")
+        if not 0 <= part.size <= _MAX_U32:
+            raise BundleError(f"{what} key 'size': {part.size} is negative or too large")
+    if "fill" in obj and obj["fill"] is not None:
+        part.fill = parse_int(obj["fill"], what=f"{what} key 'fill'")
+        if not 0 <= part.fill <= 0xFF:
+            raise BundleError(f"{what} key 'fill': {part.fill} is not a byte value (0..255)")
+    part.ptn = _opt_str(obj, "ptn", what)
+    part.type = _opt_str(obj, "type", what)
+    if obj.get("cs_sha1") is not None:
+        part.cs_sha1 = _parse_digest(obj["cs_sha1"], 40, what=f"{what} key 'cs_sha1'")
+    if obj.get("cs_sha256") is not None:
+        part.cs_sha256 = _parse_digest(obj["cs_sha256"], 64, what=f"{what} key 'cs_sha256'")
+    if obj.get("encrypt") is not None:
+        part.encrypt = parse_bool(obj["encrypt"], what=f"{what} key 'encrypt'")
+    if obj.get("update") is not None:
+        part.update = parse_bool(obj["update"], what=f"{what} key 'update'")
+    if obj.get("flash") is not None:
+        part.flash = parse_bool(obj["flash"], what=f"{what} key 'flash'")
+
+    has_src = part.src is not None or part.src_files is not None
+    if has_src and part.fill is not None:
+        log.info("part %r has both src and fill; src wins (as in mos)", name)
+    if not has_src and part.fill is None and part.flash:
+        raise BundleError(f"{what}: has neither 'src' nor 'fill', so there is nothing to write")
+    if part.fill is not None and not has_src and not part.size and part.ptn is None:
+        raise BundleError(
+            f"{what} key 'size': a 'fill' part needs a size > 0 (or a 'ptn' to fill to its end)")
+    return part
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise BundleError(f"manifest.json: key {key!r} appears twice")
+        out[key] = value
+    return out
+
+
+def parse_manifest(raw: bytes) -> Manifest:
+    """Parse manifest.json bytes. Duplicate keys are an error (two `app` parts is ambiguous)."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BundleError(f"manifest.json is not UTF-8 text ({exc.reason})") from None
+    try:
+        obj = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise BundleError(
+            f"manifest.json is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    if not isinstance(obj, dict):
+        raise BundleError("manifest.json: expected a JSON object at the top level")
+    parts_obj = obj.get("parts")
+    if not isinstance(parts_obj, dict):
+        raise BundleError("manifest.json: 'parts' is missing or not an object")
+    parts = [parse_part(name, value) for name, value in parts_obj.items()]
+    what = "manifest"
+    return Manifest(
+        name=_opt_str(obj, "name", what),
+        platform=_opt_str(obj, "platform", what),
+        version=_opt_str(obj, "version", what),
+        build_id=_opt_str(obj, "build_id", what),
+        build_timestamp=_opt_str(obj, "build_timestamp", what),
+        parts=parts,
+        extra={k: v for k, v in obj.items() if k not in MANIFEST_KEYS},
+    )
