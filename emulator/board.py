@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 
 from . import slip
+from .app_console import AppConsoleConfig
+from .boot import Strapping, boot_mode_name, is_download_mode
 from .boot_reasons import ResetReason
 from .chip import ChipIdentity, Esp32Registers
 from .clock import Clock, FlashTimer
@@ -31,23 +33,53 @@ console_log = logging.getLogger("emulator.console")
 
 ROM_MAX_FRAME = 0x1800 + 16 + 8 + 64        # larger frames overflow the ROM's buffer
 STUB_MAX_FRAME = 0x4000 + 16 + 8 + 64
-STRAP_SAMPLE_DELAY = 0.002                  # EN's RC delay before the chip latches pins
+# Resets that re-latch the strapping pins (ESP32 ROM: power-on, RTC watchdog, brown-out;
+# an EN pulse is a power-on reset). Software resets keep the latched boot mode.
+RELATCH = {ResetReason.POWER_ON, ResetReason.EN_PIN, ResetReason.WATCHDOG,
+           ResetReason.BROWN_OUT}
+
+
+PIN_NAMES = ("en", "io0", "gpio2", "mtdi", "mtdo")
+SOURCES = ("bench", "lines")      # hands/jumpers/ctl, and the adapter's DTR/RTS wiring
+
+
+def _show(level: bool | None) -> str:
+    return "released" if level is None else ("high" if level else "low")
 
 
 @dataclass
 class Pins:
-    """Levels driven onto the strapping pins from outside (None: released, the pin's
-    internal pull decides). `en` is the chip-enable line."""
+    """Who drives which pin. Each pin has two possible drivers — the bench (a jumper, a
+    button, `emu-rom ctl`) and the adapter's DTR/RTS lines through the wiring — and,
+    like open-drain signals, low wins. Undriven pins take their internal pull
+    (`boot.Strapping` defaults; EN is pulled up)."""
 
-    io0: bool | None = None         # pulled up internally: released means SPI boot
-    gpio2: bool | None = None       # pulled down
-    mtdi: bool | None = None        # GPIO12, pulled down
-    mtdo: bool | None = None        # GPIO15, pulled up; low silences the ROM log
-    en: bool = True
+    bench: dict[str, bool | None] = field(default_factory=dict)
+    lines: dict[str, bool | None] = field(default_factory=dict)
+
+    def level(self, name: str) -> bool | None:
+        drives = [src.get(name) for src in (self.bench, self.lines)]
+        if False in drives:
+            return False
+        return True if True in drives else None
+
+    @property
+    def en(self) -> bool:
+        return self.level("en") is not False
+
+    def strapping(self) -> Strapping:
+        """What the chip latches: driven levels, else the internal pulls."""
+        pulls = Strapping()
+
+        def pick(name: str, pull: bool) -> bool:
+            level = self.level(name)
+            return pull if level is None else level
+        return Strapping(gpio0=pick("io0", pulls.gpio0), gpio2=pick("gpio2", pulls.gpio2),
+                         mtdi=pick("mtdi", pulls.mtdi), mtdo=pick("mtdo", pulls.mtdo))
 
     def to_dict(self) -> dict[str, object]:
-        return {"io0": self.io0, "gpio2": self.gpio2, "mtdi": self.mtdi, "mtdo": self.mtdo,
-                "en": self.en}
+        return {name: {"level": _show(self.level(name)), "bench": _show(self.bench.get(name)),
+                       "lines": _show(self.lines.get(name))} for name in PIN_NAMES}
 
 
 @dataclass
@@ -56,7 +88,9 @@ class BoardConfig:
     flash_size: int = 4 * 1024 * 1024
     flash_id: int | None = None
     flash_file: str | None = None
-    pins: Pins = field(default_factory=lambda: Pins(io0=False))
+    pins: Pins = field(default_factory=lambda: Pins(bench={"io0": False}))
+    strap_delay: float = 0.002      # EN's RC delay before the chip latches the pins
+    app: AppConsoleConfig = field(default_factory=AppConsoleConfig)
 
 
 class Board:
@@ -79,12 +113,13 @@ class Board:
         # run state
         self.powered = False
         self.mode = "off"            # off, reset, download, stub, app, bootloop, hung
-        self.strapping = 0
+        self.strap = Strapping()
         self.reset_count = 0
         self.last_reset: ResetReason | None = None
         self.spi_params: dict[str, int] = {}
         self.mem_upload: dict[str, int] | None = None
         self.console: collections.deque[str] = collections.deque(maxlen=500)
+        self._console_tail = ""
         self._decoder = slip.SlipDecoder(ROM_MAX_FRAME)
         self._frames: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -110,13 +145,13 @@ class Board:
         if self.pins.en:
             self.reset(ResetReason.POWER_ON)
         else:
-            self._set_mode("reset")
+            self.set_mode("reset")
 
     def power_off(self) -> None:
         log.info("%s: power off", self.name)
         self._stop_firmware()
         self.powered = False
-        self._set_mode("off")
+        self.set_mode("off")
         self.flash.flush()
 
     def power_cycle(self) -> None:
@@ -125,32 +160,38 @@ class Board:
 
     # -- pins ------------------------------------------------------------------------------
 
-    def set_en(self, level: bool) -> None:
-        """Drive EN. Falling holds the chip in reset; rising lets it boot (strapping is
-        latched a moment later, after EN's RC delay)."""
-        was = self.pins.en
-        self.pins.en = level
-        if not self.powered or was == level:
-            return
-        if not level:
-            self._stop_firmware()
-            self._set_mode("reset")
-        else:
-            self._schedule_reset(ResetReason.EN_PIN, STRAP_SAMPLE_DELAY)
-
-    def set_pin(self, name: str, level: bool | None) -> None:
-        if name not in ("io0", "gpio2", "mtdi", "mtdo"):
-            raise ValueError(f"no strapping pin {name!r}")
-        setattr(self.pins, name, level)
+    def drive(self, name: str, level: bool | None, source: str = "bench") -> None:
+        """Drive a pin (True high, False low, None release) from the bench or the
+        adapter lines. Strapping pins matter at the next reset that latches them; EN
+        falling holds the chip in reset and rising lets it boot after EN's RC delay."""
+        if name not in PIN_NAMES:
+            raise ValueError(f"no pin {name!r}; pins: {', '.join(PIN_NAMES)}")
+        if source not in SOURCES:
+            raise ValueError(f"unknown pin driver {source!r}")
+        was_en = self.pins.en
+        getattr(self.pins, source)[name] = level
         self.changed.set()
+        if name != "en" or not self.powered or was_en == self.pins.en:
+            return
+        if not self.pins.en:
+            self._stop_firmware()
+            if self._pending_reset is not None:
+                self._pending_reset.cancel()
+                self._pending_reset = None
+            self.set_mode("reset")
+        else:
+            self.schedule_reset(ResetReason.EN_PIN, self.config.strap_delay)
 
-    def sample_strapping(self) -> int:
-        """GPIO_STRAP as the chip latches it: bits MTDI, GPIO0, GPIO2, GPIO4, MTDO, GPIO5."""
-        def level(v: bool | None, pull_up: bool) -> int:
-            return int(pull_up if v is None else v)
-        return (level(self.pins.mtdi, False) << 5 | level(self.pins.io0, True) << 4
-                | level(self.pins.gpio2, False) << 3 | 0 << 2
-                | level(self.pins.mtdo, True) << 1 | 1)
+    def set_en(self, level: bool, source: str = "bench") -> None:
+        self.drive("en", level, source)
+
+    def set_pin(self, name: str, level: bool | None, source: str = "bench") -> None:
+        self.drive(name, level, source)
+
+    @property
+    def strapping(self) -> int:
+        """GPIO_STRAP value latched at the last reset (the ROM prints it as boot:0x..)."""
+        return self.strap.value
 
     # -- reset -----------------------------------------------------------------------------
 
@@ -162,8 +203,8 @@ class Board:
         if self._pending_reset is not None:
             self._pending_reset.cancel()
             self._pending_reset = None
-        if reason is not ResetReason.SOFTWARE or not self.strapping:
-            self.strapping = self.sample_strapping()
+        if reason in RELATCH:
+            self.strap = self.pins.strapping()
         self.reset_count += 1
         self.last_reset = reason
         self.regs.on_reset(self.strapping)
@@ -176,7 +217,7 @@ class Board:
         log.info("%s: reset (%s), strapping %#04x", self.name, reason.value, self.strapping)
         self._task = asyncio.get_running_loop().create_task(self._run_firmware(reason))
 
-    def _schedule_reset(self, reason: ResetReason, delay: float = 0.0) -> None:
+    def schedule_reset(self, reason: ResetReason, delay: float = 0.0) -> None:
         if self._pending_reset is not None:
             self._pending_reset.cancel()
         loop = asyncio.get_running_loop()
@@ -199,14 +240,14 @@ class Board:
             raise
         except BoardReset as exc:
             log.info("%s: %s", self.name, exc)
-            self._schedule_reset(exc.reason)
+            self.schedule_reset(exc.reason)
         except PowerLoss:
             self.power_off()
         except Exception:  # a bug in the emulator must not kill the process
             log.exception("%s: firmware crashed; the board hangs", self.name)
-            self._set_mode("hung")
+            self.set_mode("hung")
 
-    def _set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: str) -> None:
         if mode != self.mode:
             log.info("%s: mode %s -> %s", self.name, self.mode, mode)
         self.mode = mode
@@ -256,13 +297,21 @@ class Board:
         if data and self.powered:
             await self.uart.send(data)
 
+    async def print_bytes(self, data: bytes) -> None:
+        """Console output of the ROM or the app, exactly as it goes on the wire; each
+        complete line is also logged (emulator.console) and kept for `status`."""
+        self._console_tail += data.decode("latin-1")
+        *lines, self._console_tail = self._console_tail.split("\n")
+        for line in lines:
+            line = line.rstrip("\r")
+            self.console.append(line)
+            console_log.info("[%s] %s", self.name, line)
+        if len(self._console_tail) > 4096:
+            self._console_tail = self._console_tail[-4096:]
+        await self.write(data)
+
     async def print_text(self, text: str) -> None:
-        """Console text from the ROM or the app (CRLF line ends as the ROM sends them)."""
-        for line in text.replace("\r\n", "\n").split("\n"):
-            if line:
-                self.console.append(line)
-                console_log.info("[%s] %s", self.name, line)
-        await self.write(text.encode("latin-1"))
+        await self.print_bytes(text.encode("latin-1"))
 
     def set_baud(self, baud: int) -> None:
         self.uart.set_device_baud(baud)
@@ -295,8 +344,9 @@ class Board:
             "powered": self.powered,
             "mode": self.mode,
             "boot_mode": f"{self.strapping:#x}",
-            "download": self.firmware.is_download(self.strapping),
-            "strapping": self.pins.to_dict(),
+            "boot_mode_name": boot_mode_name(self.strapping),
+            "download": is_download_mode(self.strapping),
+            "pins": self.pins.to_dict(),
             "reset_count": self.reset_count,
             "last_reset": self.last_reset.value if self.last_reset else None,
             "stub_loaded": self.mode == "stub",

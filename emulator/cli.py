@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -14,7 +15,11 @@ from .chip import ChipIdentity
 from .clock import Clock, TimingProfile
 from .flash import jedec_id_for_size, size_from_jedec_id
 from .options import parse_crystal, parse_flash_id, parse_mac, parse_revision, parse_size
+from .control import ControlServer
+from .ctl_cli import ctl_main
 from .pty_link import PtyLink
+from .rfc2217_link import Rfc2217Link
+from .wiring import EN_RC_DELAY, WIRINGS
 
 log = logging.getLogger("emulator")
 
@@ -27,10 +32,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Emulate an ESP32 in its ROM serial bootloader on a pseudo-terminal. "
                     "Point esptool at the printed port with --before no-reset.")
     p.add_argument("--version", action="version", version=f"emu-rom {__version__}")
-    p.add_argument("--pty", action="store_true", default=True,
-                   help="serve the board on a new pseudo-terminal (default)")
+    transport = p.add_mutually_exclusive_group()
+    transport.add_argument("--pty", action="store_true",
+                           help="serve the board on a new pseudo-terminal (default)")
+    transport.add_argument("--rfc2217", type=int, metavar="PORT",
+                           help="serve the board as rfc2217://127.0.0.1:PORT (0: any free "
+                                "port) with DTR/RTS wired per --wiring")
+    p.add_argument("--wiring", choices=WIRINGS, default="devkitc",
+                   help="what DTR/RTS do over RFC 2217: devkitc auto-reset circuit "
+                        "(default), bare (nothing connected), ftdi-dtr-rts (DTR->IO0, "
+                        "RTS->EN)")
     p.add_argument("--link", metavar="PATH",
                    help="keep a symlink to the PTY at PATH while running")
+    p.add_argument("--ctl", metavar="ENDPOINT",
+                   help="control channel: a unix socket path or tcp:PORT on loopback "
+                        "(default: LINK.ctl with --link, else /tmp/emu-rom-PID.ctl)")
     p.add_argument("--flash-file", metavar="PATH",
                    help="persist flash in PATH (created 0xFF-filled at --flash-size)")
     p.add_argument("--flash-size", type=parse_size, metavar="SIZE",
@@ -44,9 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ESP32 revision: 0, 1 (default, ROM of 2016), 2, 3 or 3.1 (ECO3)")
     p.add_argument("--crystal", type=parse_crystal, default=40, metavar="MHZ",
                    help="crystal frequency: 40 (default) or 26")
-    p.add_argument("--boot", choices=("download", "flash"), default="download",
-                   help="strapping at power-on: IO0 held low (download, default) or "
-                        "released (boot from flash)")
+    p.add_argument("--boot", choices=("download", "flash"),
+                   help="strapping at power-on: IO0 held low (download; default on a "
+                        "PTY) or released (boot from flash; default with --rfc2217)")
     p.add_argument("--timing", choices=("real", "fast"), default="real",
                    help="real: pace the UART and flash like a board (default); "
                         "fast: no waiting (tests)")
@@ -74,30 +90,46 @@ def _board_config(args: argparse.Namespace) -> BoardConfig:
     else:
         size = args.flash_size or 4 << 20
         flash_id = jedec_id_for_size(size)
-    pins = Pins(io0=False if args.boot == "download" else None)
+    boot = args.boot or ("flash" if args.rfc2217 is not None else "download")
+    pins = Pins(bench={"io0": False} if boot == "download" else {})
+    delay = EN_RC_DELAY[args.wiring] if args.rfc2217 is not None else 0.002
     return BoardConfig(identity=identity, flash_size=size, flash_id=flash_id,
-                       flash_file=args.flash_file, pins=pins)
+                       flash_file=args.flash_file, pins=pins, strap_delay=delay)
 
 
 async def _serve(args: argparse.Namespace) -> int:
     profile = TimingProfile.load(args.timing_profile) if args.timing_profile else None
     clock = Clock(args.timing, profile)
     board = Board(_board_config(args), clock)
-    link = PtyLink(args.link)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
+    link: PtyLink | Rfc2217Link
+    if args.rfc2217 is not None:
+        link = Rfc2217Link(board, args.wiring, args.rfc2217)
+        await link.start()
+        where = link.url
+    else:
+        link = PtyLink(args.link)
         link.attach(board)
-        print(link.path, flush=True)
-        log.info("ESP32 rev v%d.%d, MAC %s, %d MB flash %06x on %s%s",
-                 board.identity.revision, board.identity.minor, board.identity.mac_str,
-                 board.flash.size >> 20, board.flash.jedec_id, link.path,
-                 f" (link {args.link})" if args.link else "")
+        where = link.path
+    ctl_endpoint = args.ctl or (f"{args.link}.ctl" if args.link else
+                                f"/tmp/emu-rom-{os.getpid()}.ctl")
+    control = ControlServer(board, ctl_endpoint)
+    try:
+        await control.start()
+        print(where, flush=True)
+        log.warning("ESP32 rev v%d.%d, MAC %s, %d MB flash %06x on %s%s; control: %s",
+                    board.identity.revision, board.identity.minor, board.identity.mac_str,
+                    board.flash.size >> 20, board.flash.jedec_id, where,
+                    f" (link {args.link})" if args.link else
+                    (f" wiring {args.wiring}" if args.rfc2217 is not None else ""),
+                    control.endpoint)
         await board.start()
         await stop.wait()
     finally:
+        control.close()
         board.close()
         link.close()
         if args.stats:
@@ -118,6 +150,9 @@ def _print_stats(board: Board) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["ctl"]:
+        return ctl_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * args.verbose

@@ -1,16 +1,21 @@
 """What the chip runs after a reset: the ROM's boot path, its loader, the stub, the app.
 
-`Firmware.run()` is the body of the board's firmware task. It prints what the ROM prints,
-then either serves the serial loader (download mode) or boots from flash. Loader
-transitions (stub upload, reboot, run user code) are followed here.
+`Firmware.run()` is the body of the board's firmware task. It prints what the ROM
+prints for this reset (`boot.rom_boot`, byte-exact and paced as the ROM paces it),
+then follows the ROM's decision: serve the serial loader (download mode), run the
+image from flash (an "app" that chatters and never answers SYNC), or sit halted until
+the RTC watchdog resets the chip again (blank or corrupt flash).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
+from .app_runner import AppRunner
+from .boot import BootOutcome, ResetCause, RomRevision, RomState, rom_boot
 from .boot_reasons import ResetReason
 from .rom import RomLoader
 from .stub import StubLoader
@@ -20,73 +25,91 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RESET_CODES = {
-    ResetReason.POWER_ON: (0x1, "POWERON_RESET"),
-    ResetReason.EN_PIN: (0x1, "POWERON_RESET"),
-    ResetReason.SOFTWARE: (0xC, "SW_CPU_RESET"),
-    ResetReason.WATCHDOG: (0x10, "RTCWDT_RTC_RESET"),
-    ResetReason.BROWN_OUT: (0xF, "RTCWDT_BROWN_OUT_RESET"),
-}
-
-BOOT_MODE_NAMES = {
-    0x03: "DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2)",
-    0x13: "SPI_FAST_FLASH_BOOT",
+RESET_CAUSES = {
+    ResetReason.POWER_ON: ResetCause.POWERON_RESET,
+    ResetReason.EN_PIN: ResetCause.POWERON_RESET,     # an EN pulse is a power-on reset
+    ResetReason.SOFTWARE: ResetCause.SW_RESET,        # system reset from the loader
+    ResetReason.WATCHDOG: ResetCause.RTCWDT_RTC_RESET,
+    ResetReason.BROWN_OUT: ResetCause.RTCWDT_BROWN_OUT_RESET,
 }
 
 
 class Firmware:
     def __init__(self, board: "Board") -> None:
         self.board = board
+        self.app = AppRunner(board)
+        self.last_boot: BootOutcome | None = None
 
-    @staticmethod
-    def is_download(strapping: int) -> bool:
-        """GPIO0 (bit 4) low at reset selects the ROM's download mode."""
-        return not strapping & 0x10
+    def rom_revision(self) -> RomRevision:
+        return RomRevision.for_chip_revision(self.board.identity.revision)
 
-    def banner(self, reason: ResetReason) -> str:
-        ident = self.board.identity
-        code, name = RESET_CODES[reason]
-        strap = self.board.strapping
-        mode = BOOT_MODE_NAMES.get(strap, "DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2)"
-                                   if self.is_download(strap) else "SPI_FAST_FLASH_BOOT")
-        text = f"ets {ident.rom_date}\r\n\r\nrst:{code:#x} ({name}),boot:{strap:#x} ({mode})\r\n"
-        if self.is_download(strap):
-            text += "waiting for download\r\n"
-        return text
+    def _read_flash(self, offset: int, length: int) -> bytes:
+        """The ROM's view of the flash: addresses wrap at the chip size, as on SPI."""
+        flash = self.board.flash
+        out = bytearray()
+        while length > 0:
+            pos = offset % flash.size
+            n = min(length, flash.size - pos)
+            out += flash.peek(pos, n)
+            offset += n
+            length -= n
+        return bytes(out)
 
     async def run(self, reason: ResetReason) -> None:
         board = self.board
-        download = self.is_download(board.strapping)
-        board.faults.on_boot(download)
-        await board.print_text(self.banner(reason))
-        if download:
+        started = time.monotonic()
+        outcome = rom_boot(self.rom_revision(), RESET_CAUSES[reason], board.strap,
+                           self._read_flash)
+        self.last_boot = outcome
+        board.faults.on_boot(outcome.state is RomState.DOWNLOAD)
+        board.set_mode({RomState.DOWNLOAD: "download", RomState.RUNNING: "boot",
+                        RomState.HALTED: "halted", RomState.SDIO_WAIT: "sdio"}[outcome.state])
+        for at, chunk in outcome.timed:
+            delay = started + at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await board.print_bytes(chunk)
+        if outcome.state is RomState.DOWNLOAD:
             await self.serve_loader()
+        elif outcome.state is RomState.RUNNING:
+            await self.app.run(outcome)
+        elif outcome.next_reset is not None and outcome.reset_after_s is not None:
+            delay = started + outcome.reset_after_s - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            board.schedule_reset(ResetReason.WATCHDOG)
         else:
-            await self.boot_from_flash()
+            log.info("%s: ROM halted (%s)", board.name, outcome.error)
+            await asyncio.Event().wait()
 
     async def serve_loader(self) -> None:
         board = self.board
-        board._set_mode("download")
         loader: RomLoader | StubLoader = RomLoader(board)
         while True:
             transition = await loader.serve()
             if transition.kind == "stub":
                 log.info("%s: stub flasher uploaded, entry %s", board.name, transition.detail)
-                board._set_mode("stub")
+                board.set_mode("stub")
                 loader = StubLoader(board)
                 await loader.greet()
             elif transition.kind == "reset":
-                board._schedule_reset(transition.reason or ResetReason.SOFTWARE)
+                board.schedule_reset(transition.reason or ResetReason.SOFTWARE)
                 return
             elif transition.kind == "run_user_code":
-                await self.boot_from_flash()
+                await self.run_user_code()
                 return
             else:  # hang: jumped into code we cannot run
-                board._set_mode("hung")
+                board.set_mode("hung")
                 await asyncio.Event().wait()
 
-    async def boot_from_flash(self) -> None:
-        """SPI boot (completed by the boot model): until then the chip sits silent."""
+    async def run_user_code(self) -> None:
+        """The loader jumps to the flash image without a reset (esptool's ROM soft
+        reset): the ROM's image loader runs, then the app."""
         board = self.board
-        board._set_mode("app")
-        await asyncio.Event().wait()
+        outcome = rom_boot(self.rom_revision(), ResetCause.SW_CPU_RESET,
+                           board.strap.__class__(), self._read_flash)
+        if outcome.state is RomState.RUNNING:
+            await self.app.run(outcome)
+        else:
+            board.set_mode("halted")
+            await asyncio.Event().wait()

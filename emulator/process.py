@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from .control import request
+
 START_TIMEOUT = 15.0
 
 
@@ -29,16 +31,27 @@ class EmuRom:
         self.link = workdir / f"{name}.tty"
         self.flash_file = workdir / f"{name}.flash" if flash_file else None
         self.log_path = workdir / f"{name}.log"
+        self.ctl_path = workdir / f"{name}.ctl"
         self.args = list(args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.pty: str | None = None
 
     @property
+    def rfc2217(self) -> bool:
+        return "--rfc2217" in self.args
+
+    @property
     def port(self) -> str:
+        """What a client opens: the PTY symlink, or the rfc2217:// URL."""
+        if self.rfc2217:
+            assert self.pty is not None
+            return self.pty.replace("127.0.0.1", "localhost")
         return str(self.link)
 
     def start(self) -> "EmuRom":
-        cmd = [sys.executable, "-m", "emulator", "--link", str(self.link), "-v"]
+        cmd = [sys.executable, "-m", "emulator", "-v", "--ctl", str(self.ctl_path)]
+        if not self.rfc2217:
+            cmd += ["--link", str(self.link)]
         if "--timing" not in self.args:
             cmd += ["--timing", "fast"]
         if self.flash_file is not None and "--flash-file" not in self.args:
@@ -49,7 +62,7 @@ class EmuRom:
                                      stdin=subprocess.DEVNULL)
         log.close()
         self.pty = self._read_line(START_TIMEOUT)
-        if not self.pty or not self.link.is_symlink():
+        if not self.pty or (not self.rfc2217 and not self.link.is_symlink()):
             self.stop()
             raise RuntimeError(f"emu-rom did not start: {self.log_text()[-2000:]}")
         return self
@@ -94,12 +107,25 @@ class EmuRom:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def ctl(self, cmd: str, **fields: object) -> dict:
+        """Send a control-channel command; returns the reply (raises on an error)."""
+        reply = request(str(self.ctl_path), {"cmd": cmd, **fields})
+        if not reply.get("ok"):
+            raise RuntimeError(f"emu-rom ctl {cmd}: {reply.get('error')}")
+        return reply
+
+    def status(self) -> dict:
+        return self.ctl("status")["status"]
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def esptool_cmd(self, *args: str, stub: bool = True) -> list[str]:
-        cmd = [sys.executable, "-m", "esptool", "--chip", "esp32", "--port", self.port,
-               "--before", "no-reset", "--after", "no-reset"]
+        cmd = [sys.executable, "-m", "esptool", "--chip", "esp32", "--port", self.port]
+        if "--before" not in args:
+            cmd += ["--before", "no-reset"]
+        if "--after" not in args:
+            cmd += ["--after", "no-reset"]
         if not stub:
             cmd.append("--no-stub")
         return cmd + list(args)
