@@ -129,9 +129,12 @@ class Board:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Apply power (the board boots according to its strapping)."""
-        self.power_on()
+    async def start(self, power: bool = True) -> None:
+        """Attach the fault hooks and apply power (the board boots according to its
+        strapping). `power=False` leaves the board unpowered (silent) until power_on()."""
+        self.faults.attach(self)
+        if power:
+            self.power_on()
 
     def close(self) -> None:
         self._stop_firmware()
@@ -209,7 +212,7 @@ class Board:
         self.last_reset = reason
         self.regs.on_reset(self.strapping)
         self.uart.reset()
-        self.uart.set_device_baud(115200 * self.identity.crystal_mhz // 40)
+        self.uart.set_device_baud(self._skewed(115200 * self.identity.crystal_mhz // 40))
         self.mem_upload = None
         self.spi_params = {}
         self._flash_busy_until = 0.0
@@ -263,6 +266,14 @@ class Board:
         data = self.faults.on_host_bytes(data)
         if not self.powered or not data:
             return
+        if self.faults.latency_s:
+            asyncio.get_running_loop().call_later(self.faults.latency_s, self._deliver, data)
+        else:
+            self._deliver(data)
+
+    def _deliver(self, data: bytes) -> None:
+        if not self.powered:
+            return
         if self.mode == "download" and not self.uart.matched() and SYNC_PAYLOAD[:8] in data:
             # The ROM measures the SYNC's 0x55 pattern and adopts the host's baud.
             host = self.uart.host_baud()
@@ -294,6 +305,8 @@ class Board:
 
     async def write(self, data: bytes) -> None:
         data = self.faults.on_chip_bytes(data)
+        if self.faults.latency_s:
+            await asyncio.sleep(self.faults.latency_s)
         if data and self.powered:
             await self.uart.send(data)
 
@@ -313,8 +326,13 @@ class Board:
     async def print_text(self, text: str) -> None:
         await self.print_bytes(text.encode("latin-1"))
 
+    def _skewed(self, baud: int) -> int:
+        """The rate the chip really produces for a divider meant for `baud`."""
+        return round(baud * (1 + self.faults.baud_skew))
+
     def set_baud(self, baud: int) -> None:
-        self.uart.set_device_baud(baud)
+        """Program the UART divider for `baud` (CHANGE_BAUDRATE, the app's setup)."""
+        self.uart.set_device_baud(self._skewed(baud))
         self.regs.uart_baud = baud
 
     # -- stub write pipeline ---------------------------------------------------------------

@@ -47,6 +47,10 @@ APB_FREQ_STUB = 80_000_000           # the stub switches the APB clock to the PL
 
 SFDP_SIGNATURE = 0x50444653          # "SFDP" read little-endian from address 0
 
+# CHIP_DETECT_MAGIC_REG values of other chips (esptool targets/*.py), for the
+# "wrong chip on the bench" scenario.
+OTHER_CHIP_MAGIC = {"esp8266": 0xFFF0C101, "esp32s2": 0x000007C6, "esp32c3": 0x6921506F}
+
 # Packages as esptool names them (targets/esp32.py get_chip_description).
 PACKAGES = {"D0WDQ6": 0, "D0WD": 1, "D2WD": 2, "U4WDH": 4, "PICO-D4": 5, "PICO-V3-02": 6}
 
@@ -72,6 +76,7 @@ class ChipIdentity:
     package: str | None = None         # default: D0WDQ6 before v3, D0WD (-V3) from v3
     single_core: bool = False
     max_cpu_mhz: int = 240
+    magic: int = ESP32_MAGIC           # another chip's value makes esptool see that chip
 
     def __post_init__(self) -> None:
         if self.revision not in (0, 1, 2, 3):
@@ -220,7 +225,7 @@ class Esp32Registers:
 
     def read(self, addr: int) -> int:
         if addr == CHIP_DETECT_MAGIC_REG:
-            return ESP32_MAGIC
+            return self.identity.magic
         if EFUSE_RD_BASE <= addr < EFUSE_RD_BASE + 4 * len(self._efuse) and addr % 4 == 0:
             return self._efuse[(addr - EFUSE_RD_BASE) // 4]
         if addr == APB_CTL_DATE:

@@ -10,16 +10,18 @@ import signal
 import sys
 
 from . import __version__
-from .board import Board, BoardConfig, Pins
-from .chip import ChipIdentity
+from .board import Board
+from .board_setup import load_images, plan_board
 from .clock import Clock, TimingProfile
-from .flash import jedec_id_for_size, size_from_jedec_id
+from .scenario import ScenarioError, bundled_scenarios, load_scenario
 from .options import parse_crystal, parse_flash_id, parse_mac, parse_revision, parse_size
+from .capture import Capture, CaptureError
 from .control import ControlServer
 from .ctl_cli import ctl_main
 from .pty_link import PtyLink
+from .replay import ReplayPty
 from .rfc2217_link import Rfc2217Link
-from .wiring import EN_RC_DELAY, WIRINGS
+from .wiring import WIRINGS
 
 log = logging.getLogger("emulator")
 
@@ -38,10 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     transport.add_argument("--rfc2217", type=int, metavar="PORT",
                            help="serve the board as rfc2217://127.0.0.1:PORT (0: any free "
                                 "port) with DTR/RTS wired per --wiring")
-    p.add_argument("--wiring", choices=WIRINGS, default="devkitc",
+    p.add_argument("--wiring", choices=WIRINGS,
                    help="what DTR/RTS do over RFC 2217: devkitc auto-reset circuit "
                         "(default), bare (nothing connected), ftdi-dtr-rts (DTR->IO0, "
                         "RTS->EN)")
+    p.add_argument("--rfc2217-reset", choices=("esp", "passthrough"), default="esp",
+                   help="esp: replay esptool's reset sequences with proper timing, like "
+                        "Espressif's esp_rfc2217_server (default); passthrough: apply each "
+                        "DTR/RTS message as it comes, like a plain RFC 2217 server")
     p.add_argument("--link", metavar="PATH",
                    help="keep a symlink to the PTY at PATH while running")
     p.add_argument("--ctl", metavar="ENDPOINT",
@@ -54,15 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flash-id", type=parse_flash_id, metavar="HEX",
                    help="JEDEC id manufacturer+device, e.g. 0x204016 (XMC 4MB, default), "
                         "0xc84016 (GigaDevice), 0xef4016 (Winbond)")
-    p.add_argument("--mac", type=parse_mac, default=ChipIdentity().mac, metavar="MAC",
+    p.add_argument("--mac", type=parse_mac, metavar="MAC",
                    help="factory MAC (default 24:0a:c4:9a:58:2c)")
-    p.add_argument("--chip-rev", type=parse_revision, default=(1, 0), metavar="REV",
+    p.add_argument("--chip-rev", type=parse_revision, metavar="REV",
                    help="ESP32 revision: 0, 1 (default, ROM of 2016), 2, 3 or 3.1 (ECO3)")
-    p.add_argument("--crystal", type=parse_crystal, default=40, metavar="MHZ",
+    p.add_argument("--crystal", type=parse_crystal, metavar="MHZ",
                    help="crystal frequency: 40 (default) or 26")
     p.add_argument("--boot", choices=("download", "flash"),
                    help="strapping at power-on: IO0 held low (download; default on a "
                         "PTY) or released (boot from flash; default with --rfc2217)")
+    p.add_argument("--scenario", metavar="FILE|NAME",
+                   help="a scenario YAML file or the name of a bundled one (board, link "
+                        "and faults; see `emu-rom scenarios` and scenarios/README.md)")
+    p.add_argument("--replay", metavar="FILE",
+                   help="play back a capture made by `flasher diagnose --record` "
+                        "instead of emulating a chip")
     p.add_argument("--timing", choices=("real", "fast"), default="real",
                    help="real: pace the UART and flash like a board (default); "
                         "fast: no waiting (tests)")
@@ -76,38 +88,45 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _board_config(args: argparse.Namespace) -> BoardConfig:
-    major, minor = args.chip_rev
-    identity = ChipIdentity(revision=major, minor=minor, mac=args.mac,
-                            crystal_mhz=args.crystal)
-    flash_id = args.flash_id
-    if flash_id is not None:
-        implied = size_from_jedec_id(flash_id)
-        if args.flash_size and args.flash_size != implied:
-            raise ValueError(f"--flash-id {flash_id:06x} means {implied >> 20}MB but "
-                             f"--flash-size is {args.flash_size >> 20}MB")
-        size = implied
-    else:
-        size = args.flash_size or 4 << 20
-        flash_id = jedec_id_for_size(size)
-    boot = args.boot or ("flash" if args.rfc2217 is not None else "download")
-    pins = Pins(bench={"io0": False} if boot == "download" else {})
-    delay = EN_RC_DELAY[args.wiring] if args.rfc2217 is not None else 0.002
-    return BoardConfig(identity=identity, flash_size=size, flash_id=flash_id,
-                       flash_file=args.flash_file, pins=pins, strap_delay=delay)
+async def _replay(args: argparse.Namespace) -> int:
+    capture = Capture.load(args.replay)
+    player = ReplayPty(capture, args.link)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(player.path, flush=True)
+    log.warning("replaying %s (%d events) on %s", args.replay, len(capture.events),
+                player.path)
+    task = loop.create_task(player.run())
+    try:
+        await stop.wait()
+    finally:
+        task.cancel()
+        player.close()
+    return EXIT_OK
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    if args.replay:
+        return await _replay(args)
     profile = TimingProfile.load(args.timing_profile) if args.timing_profile else None
     clock = Clock(args.timing, profile)
-    board = Board(_board_config(args), clock)
+    scenario = load_scenario(args.scenario) if args.scenario else None
+    if scenario and scenario.transport == "rfc2217" and args.rfc2217 is None and not args.pty:
+        args.rfc2217 = 0          # the scenario needs modem-control lines
+    setup = plan_board(args, scenario)
+    board = Board(setup.config, clock, setup.faults,
+                  name=scenario.name if scenario else "board")
+    load_images(board.flash, setup.images)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     link: PtyLink | Rfc2217Link
     if args.rfc2217 is not None:
-        link = Rfc2217Link(board, args.wiring, args.rfc2217)
+        link = Rfc2217Link(board, setup.wiring, args.rfc2217,
+                           reset_mode=args.rfc2217_reset)
         await link.start()
         where = link.url
     else:
@@ -124,9 +143,11 @@ async def _serve(args: argparse.Namespace) -> int:
                     board.identity.revision, board.identity.minor, board.identity.mac_str,
                     board.flash.size >> 20, board.flash.jedec_id, where,
                     f" (link {args.link})" if args.link else
-                    (f" wiring {args.wiring}" if args.rfc2217 is not None else ""),
+                    (f" wiring {setup.wiring}" if args.rfc2217 is not None else ""),
                     control.endpoint)
-        await board.start()
+        if scenario:
+            log.warning("scenario %s: %s", scenario.name, scenario.description)
+        await board.start(power=setup.power)
         await stop.wait()
     finally:
         control.close()
@@ -149,10 +170,25 @@ def _print_stats(board: Board) -> None:
     Console(stderr=True).print(table)
 
 
+def list_scenarios(argv: list[str]) -> int:
+    """`emu-rom scenarios`: the bundled scenarios, one line each."""
+    try:
+        scenarios = bundled_scenarios()
+    except ScenarioError as exc:
+        print(f"emu-rom: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    width = max(len(s.name) for s in scenarios)
+    for s in scenarios:
+        print(f"{s.name:<{width}}  {s.description}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["ctl"]:
         return ctl_main(argv[1:])
+    if argv[:1] == ["scenarios"]:
+        return list_scenarios(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * args.verbose
@@ -162,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_serve(args))
     except KeyboardInterrupt:
         return EXIT_OK
-    except (ValueError, OSError) as exc:
+    except (ScenarioError, CaptureError, ValueError, OSError) as exc:
         if args.debug:
             raise
         print(f"emu-rom: error: {exc}", file=sys.stderr)

@@ -27,6 +27,12 @@ class PowerLoss(Exception):
 class FaultHooks:
     """No-op hooks. Subclasses change bytes, raise BoardReset/PowerLoss/FlashFault, stall."""
 
+    latency_s: float = 0.0        # extra one-way delay of the link
+    baud_skew: float = 0.0        # the chip's UART clock error (0.05 = 5 % fast)
+
+    def attach(self, board: object) -> None:
+        """Called once the board exists and the event loop runs."""
+
     def on_host_bytes(self, data: bytes) -> bytes:
         """Bytes from the host as they reach the chip's RX pin."""
         return data

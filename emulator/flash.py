@@ -15,7 +15,7 @@ import mmap
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,9 @@ class NorFlash:
         self.path = Path(path) if path is not None else None
         self.ops = FlashOps()
         self.observers: list[FlashObserver] = []
+        # Fault injection: may return altered bytes for a program operation (bits that
+        # silently fail to program). None in a healthy chip.
+        self.mangle: Callable[[int, bytes], bytes] | None = None
         # Status registers 1..3 as read by RDSR (0x05/0x35/0x15). WEL is bit 1 of SR1.
         self.status = [0, 0, 0]
         self._file = None
@@ -220,6 +223,8 @@ class NorFlash:
         pages = (addr + size - 1) // PAGE_SIZE - addr // PAGE_SIZE + 1
         for obs in self.observers:
             obs.on_program(addr, size, pages)
+        if self.mangle is not None:
+            data = self.mangle(addr, data)
         old = self._mem[addr:addr + size]
         if old == b"\xff" * size:
             self._mem[addr:addr + size] = data

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from .boot_reasons import ResetReason
+from .flash import FlashFault
 from .protocol import (ROM_STATUS, SYNC_PAYLOAD, SYNC_REPLY_VALUE, Command, Op,
                        PacketError, StatusFormat, build_response, checksum, parse_command)
 
@@ -51,6 +52,7 @@ class LoaderBase:
     sync_value = SYNC_REPLY_VALUE
     invalid_message_code = 0x05
     bad_checksum_code = 0x07
+    flash_error_code = 0x08
 
     def __init__(self, board: "Board") -> None:
         self.board = board
@@ -98,6 +100,10 @@ class LoaderBase:
             except CommandError as exc:
                 log.info("%s: %s failed: %s", self.name, _op_name(cmd.op), exc)
                 await self.fail(cmd.op, exc.code)
+                continue
+            except FlashFault as exc:
+                log.info("%s: flash failure during %s: %s", self.name, _op_name(cmd.op), exc)
+                await self.fail(cmd.op, self.flash_error_code)
                 continue
             except (struct.error, IndexError) as exc:
                 log.info("%s: malformed %s: %s", self.name, _op_name(cmd.op), exc)

@@ -5,7 +5,10 @@ pyserial speaks it on both sides. We run pyserial's own server-side `PortManager
 an asyncio TCP connection, with a virtual serial port whose setters land on the board:
 baud rate -> the host's UART speed, DTR/RTS -> the wiring model -> EN/IO0. Clients use
 `rfc2217://127.0.0.1:PORT` (esptool included: its reset sequences then really reset
-the emulated chip). Listens on loopback only, one client at a time.
+the emulated chip). Listens on loopback only, one client at a time. By default the
+server behaves like Espressif's `esp_rfc2217_server` (reset sequences replayed locally
+with proper timing); `passthrough` is a plain RFC 2217 server (ser2net-like), where a
+DevKitC's auto-reset fails exactly as it does in real life.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
     from .board import Board
 
 log = logging.getLogger(__name__)
+
+RESET_MODES = ("esp", "passthrough")
 
 
 class VirtualPort:
@@ -77,6 +82,45 @@ class VirtualPort:
         """Host bytes are handed to the board as they arrive."""
 
 
+class EspResetPortManager(rfc2217.PortManager):
+    """pyserial's server side, plus what Espressif's `esp_rfc2217_server` adds.
+
+    Over RFC 2217 each DTR/RTS change is a separate, acknowledged telnet message; pyserial's
+    client waits >= 50 ms for every acknowledgement, far longer than a DevKitC's EN RC delay,
+    so the line-by-line reset sequence would let the chip boot before IO0 goes low. Espressif's
+    server therefore recognises the start of esptool's sequences and replays them locally with
+    proper timing: DTR asserted (outside a download reset) starts the bootloader reset; RTS
+    released (outside one) is a hard reset; other control changes are swallowed. This class
+    does the same on the emulated lines (behaviour read from esp_rfc2217_server, our code).
+    """
+
+    def __init__(self, port: VirtualPort, connection: "_Connection", link: "Rfc2217Link") -> None:
+        self.link = link
+        self.in_download_reset = False
+        super().__init__(port, connection)
+
+    def _telnet_process_subnegotiation(self, suboption: bytes) -> None:
+        if suboption[:1] == rfc2217.COM_PORT_OPTION and suboption[1:2] == rfc2217.SET_CONTROL:
+            value = suboption[2:3]
+            if value == rfc2217.SET_CONTROL_DTR_OFF:
+                self.in_download_reset = False
+                self.serial.dtr = False
+            elif value == rfc2217.SET_CONTROL_DTR_ON and not self.in_download_reset:
+                self.in_download_reset = True
+                self.link.spawn(self.link.wiring.bootloader_reset())
+            elif value == rfc2217.SET_CONTROL_RTS_OFF and not self.in_download_reset:
+                self.link.spawn(self.link.wiring.hard_reset())
+            elif value not in (rfc2217.SET_CONTROL_DTR_ON, rfc2217.SET_CONTROL_RTS_ON,
+                               rfc2217.SET_CONTROL_RTS_OFF):
+                super()._telnet_process_subnegotiation(suboption)
+                return
+            # Acknowledge as a plain server would, so clients work with or without
+            # ?ign_set_control (Espressif's server leaves them waiting instead).
+            self.rfc2217_send_subnegotiation(rfc2217.SERVER_SET_CONTROL, value)
+            return
+        super()._telnet_process_subnegotiation(suboption)
+
+
 class _Connection(asyncio.Protocol):
     def __init__(self, link: "Rfc2217Link") -> None:
         self.link = link
@@ -98,7 +142,10 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
         self.link.active = self
         self.link.port = VirtualPort(self.link)
-        self.manager = rfc2217.PortManager(self.link.port, self)
+        if self.link.reset_mode == "esp":
+            self.manager = EspResetPortManager(self.link.port, self, self.link)
+        else:
+            self.manager = rfc2217.PortManager(self.link.port, self)
         log.info("rfc2217: client %s connected", transport.get_extra_info("peername"))
 
     def data_received(self, data: bytes) -> None:
@@ -121,7 +168,11 @@ class Rfc2217Link:
     """Serves one board on 127.0.0.1:`port` (0 picks a free port)."""
 
     def __init__(self, board: "Board", wiring: str, port: int = 0,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", reset_mode: str = "esp") -> None:
+        if reset_mode not in RESET_MODES:
+            raise ValueError(f"RFC 2217 reset mode {reset_mode!r}: use esp or passthrough")
+        self.reset_mode = reset_mode
+        self._tasks: set[asyncio.Task[None]] = set()
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the RFC 2217 server listens on loopback only")
         self.board = board
@@ -131,6 +182,11 @@ class Rfc2217Link:
         self.active: _Connection | None = None
         self.port: VirtualPort | None = None
         self._server: asyncio.base_events.Server | None = None
+
+    def spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @property
     def url(self) -> str:

@@ -26,6 +26,7 @@ class RomLoader(LoaderBase):
     is_stub = False
     invalid_message_code = RomError.INVALID_MESSAGE
     bad_checksum_code = RomError.INVALID_CRC
+    flash_error_code = RomError.FLASH_WRITE_ERR
 
     _writer: FlashWriter | None = None
 

@@ -40,6 +40,7 @@ class StubLoader(LoaderBase):
     sync_value = 0
     invalid_message_code = StubError.BAD_DATA_LEN
     bad_checksum_code = StubError.BAD_DATA_CHECKSUM
+    flash_error_code = StubError.FAILED_SPI_OP
 
     _writer: FlashWriter | None = None
 

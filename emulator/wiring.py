@@ -19,6 +19,7 @@ Three boards people actually have on the bench:
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -69,3 +70,18 @@ class Wiring:
         # RC edge lets the chip out of reset only later.
         self.board.drive("io0", lines.io0, source="lines")
         self.board.drive("en", lines.en, source="lines")
+
+    async def bootloader_reset(self, hold: float = 0.1, release: float = 0.05) -> None:
+        """esptool's bootloader reset, with each step's lines changing together (what
+        esp_rfc2217_server and esptool's UnixTightReset do on a local port)."""
+        self.set_lines(dtr=False, rts=True)        # IO0 high, EN low: chip in reset
+        await asyncio.sleep(hold)
+        self.set_lines(dtr=True, rts=False)        # IO0 low, EN high: chip boots
+        await asyncio.sleep(release)
+        self.set_lines(dtr=False)                  # IO0 released
+
+    async def hard_reset(self, hold: float = 0.1) -> None:
+        """esptool's hard reset: pulse EN through RTS."""
+        self.set_lines(rts=True)
+        await asyncio.sleep(hold)
+        self.set_lines(rts=False)
