@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import serial
@@ -206,6 +206,21 @@ def raise_baud(esp: ESPLoader, target: int, initial: int = ROM_BAUD) -> tuple[in
                        last_error=reason)
 
 
+def _reset_to_rom_baud(ser: Any, port: str, options: ConnectOptions,
+                       attempts_log: list[Attempt], failure: ConnectError,
+                       ) -> tuple[ESPLoader, int, str]:
+    """The fast baud broke the link and the board is lost at both rates: reset it (the
+    reset lines work with this --before), reconnect at the ROM baud and stay there."""
+    log.info("resetting the board to recover from the failed baud change")
+    rom = replace(options, baud=options.initial_baud)
+    esp = sync_loader(ser, port, rom, attempts_log)
+    if options.stub:
+        esp = start_stub(esp, port)
+    return esp, options.initial_baud, (f"{options.baud} baud failed ({failure.last_error}); "
+                                       f"reset the board and continued at "
+                                       f"{options.initial_baud}")
+
+
 def connect(port: str, options: ConnectOptions | None = None) -> Link:
     """Open `port`, sync with the loader, start the stub, switch baud. The caller closes."""
     options = options or ConnectOptions()
@@ -221,7 +236,12 @@ def connect(port: str, options: ConnectOptions | None = None) -> Link:
         if was_stub and baud != options.initial_baud:
             notes.append(f"a stub flasher was still running at {baud} baud; reusing it")
         if options.baud != baud:
-            baud, note = raise_baud(esp, options.baud, baud)
+            try:
+                baud, note = raise_baud(esp, options.baud, baud)
+            except ConnectError as exc:
+                if options.before in ("no-reset", "no-reset-no-sync"):
+                    raise
+                esp, baud, note = _reset_to_rom_baud(ser, port, options, link_attempts, exc)
             if note:
                 notes.append(note)
         return Link(port, ser, esp, baud, link_attempts, notes, was_stub)
