@@ -42,18 +42,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time (main() may run many times in-process)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+_HANDLER = _StderrHandler()
+
+
 def setup_logging(debug: bool, verbose: bool) -> None:
+    """Our log lines on stderr; WARNING by default, INFO with -v, everything with --debug."""
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    if _HANDLER not in root.handlers:
+        root.addHandler(_HANDLER)
     root.setLevel(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point (`flasher` script, `python -m flasher`). Returns the exit code."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:          # --help, --version, or a bad command line (one line)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else int(ExitCode.BAD_INPUT)
     debug = bool(getattr(args, "debug", False))
     setup_logging(debug, bool(getattr(args, "verbose", False)))
     ui = UI(json_mode=bool(getattr(args, "json", False)))
