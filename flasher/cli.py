@@ -80,6 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(debug, bool(getattr(args, "verbose", False)))
     ui = UI(json_mode=bool(getattr(args, "json", False)))
     try:
+        return _run(args, ui, debug)
+    finally:
+        logging.getLogger().removeHandler(_HANDLER)
+
+
+def _run(args: argparse.Namespace, ui: UI, debug: bool) -> int:
+    try:
         return int(args.func(args, ui) or 0)
     except FlasherError as exc:
         if debug:
