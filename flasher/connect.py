@@ -11,9 +11,10 @@ Everything protocol-level is esptool's library (`esptool.cmds.detect_chip`, `run
 failures into one sentence.
 
 Strategies, in order:
-1. sync at the ROM baud (115200) with the user's `--before` reset: the normal case;
-2. sync, without reset, at the fast baud: a stub flasher left running at that baud by an earlier
-   run whose final reset could not happen (no DTR/RTS wiring, a PTY) still answers there.
+1. one attempt at the ROM baud (115200) with the user's `--before` reset: the normal case;
+2. one attempt, without reset, at the fast baud: a stub flasher left running at that baud by an
+   earlier run whose final reset could not happen (no DTR/RTS wiring, a PTY) answers there;
+3. the remaining `--connect-attempts` at the ROM baud (the user may still be pressing buttons).
 Then the stub is started (unless one is running already) and the fast baud is requested; if the
 fast baud does not work, we return to 115200 and say so (mos does the same).
 """
@@ -107,10 +108,12 @@ def _try_sync(ser: Any, baud: int, mode: str, attempts: int) -> ESPLoader:
 def sync_loader(ser: Any, port: str, options: ConnectOptions,
                 attempts_log: list[Attempt]) -> ESPLoader:
     """A synced `ESPLoader` of the detected chip; ConnectError after every strategy failed."""
-    strategies = [("sync at the ROM baud", options.initial_baud, options.before,
-                   options.attempts)]
-    if options.baud != options.initial_baud:
-        strategies.append(("stub left running at the fast baud", options.baud, "no-reset", 2))
+    rom = ("sync at the ROM baud", options.initial_baud, options.before)
+    strategies = [(*rom, 1)]
+    if options.baud != options.initial_baud:     # cheap to try early: one attempt, no reset
+        strategies.append(("stub left running at the fast baud", options.baud, "no-reset", 1))
+    if options.attempts > 1:
+        strategies.append((*rom, options.attempts - 1))
     last: BaseException | None = None
     for name, baud, mode, count in strategies:
         attempt = Attempt(name, baud, mode)

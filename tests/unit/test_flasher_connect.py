@@ -135,7 +135,8 @@ def test_sync_failure_is_one_line_with_esptool_error(monkeypatch):
     assert "No serial data received." in text and "IO0" in text
     assert err.value.last_error == "No serial data received."
     assert [a.strategy for a in attempts] == ["sync at the ROM baud",
-                                              "stub left running at the fast baud"]
+                                              "stub left running at the fast baud",
+                                              "sync at the ROM baud"]
     assert all(a.error for a in attempts)
 
 
