@@ -9,7 +9,9 @@ safe, and they are testable with a fake board (`FlashTarget`). Per region:
 3. write each run: runs of only 0xFF are erased (no data on the wire), others go through the
    stub's compressed write; a failed run is retried (3 tries) from the first sector that is not
    yet right on the device ("resume at the last good sector", as mos does);
-4. verify the region with one MD5 (sectors found wrong are rewritten once).
+4. verify with MD5s of the 64 KB blocks the runs touched (the rest of the region was MD5-checked
+   by the survey just before; a write can only disturb the blocks it erases in); after a chip
+   erase, the whole region. Sectors found wrong are rewritten once.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from flasher.dedupe import SECTOR, CostModel, WriteRun, decide_writes
+from flasher.dedupe import BLOCK, SECTOR, CostModel, WriteRun, decide_writes
 from flasher.errors import FlasherError, TransferError, WriteError
 from flasher.plan import Plan, Region, Skipped
 from flasher.survey import FlashTarget, RegionState, first_bad_sector, survey_region
@@ -195,12 +197,13 @@ class RegionWriter:
         self._retrying(f"writing {len(run.data):#x} bytes at {run.address:#x}", step)
         self.result.runs += 1
 
-    def _write_state(self, state: RegionState) -> None:
+    def _write_state(self, state: RegionState) -> list[tuple[int, int]]:
+        """Write what `state` says differs; returns the written runs as sector ranges."""
         decision = decide_writes(self.region.address, self.content, state.device_md5s,
                                  self.model)
         total = decision.bytes_written
         if not total:
-            return
+            return []
         self.result.changed_sectors = max(self.result.changed_sectors, decision.changed_sectors)
         label = f"{self.region.name} @ {self.region.address:#x}"
         t0 = time.monotonic()
@@ -216,14 +219,41 @@ class RegionWriter:
         self.result.bytes_written += total
         self.result.written_sectors += sum(r.sectors for r in decision.runs)
         self.result.action = "written"
+        first = self.region.address // SECTOR
+        return [((r.address // SECTOR) - first, (r.address // SECTOR) - first + r.sectors)
+                for r in decision.runs]
 
-    def _verify(self, state: RegionState) -> None:
-        expected = hashlib.md5(state.padded).digest()
-        for repair in (True, False):
+    def _spans_to_check(self, runs: list[tuple[int, int]], count: int) -> list[tuple[int, int]]:
+        """The 64 KB blocks around the written runs (merged, clipped to the region): a write
+        can only disturb the blocks it erased in; the rest was MD5-checked by the survey."""
+        per_block = BLOCK // SECTOR
+        first = self.region.address // SECTOR
+        spans: list[tuple[int, int]] = []
+        for a, b in sorted(runs):
+            lo = max(0, ((first + a) // per_block) * per_block - first)
+            hi = min(count, -(-(first + b) // per_block) * per_block - first)
+            if spans and lo <= spans[-1][1]:
+                spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+            else:
+                spans.append((lo, hi))
+        return spans
+
+    def _matches(self, padded: bytes, spans: list[tuple[int, int]]) -> bool:
+        for a, b in spans:
+            want = hashlib.md5(padded[a * SECTOR:b * SECTOR]).digest()
             got = self._retrying("verifying", lambda: self.target.md5(
-                self.region.address, len(state.padded)))
+                self.region.address + a * SECTOR, (b - a) * SECTOR))
             self.result.md5_queries += 1
-            if got == expected:
+            if got != want:
+                return False
+        return True
+
+    def _verify(self, state: RegionState, runs: list[tuple[int, int]] | None) -> None:
+        """MD5-check what was written (whole region when `runs` is None); one repair round."""
+        whole = [(0, state.sectors)]
+        spans = whole if runs is None else self._spans_to_check(runs, state.sectors)
+        for repair in (True, False):
+            if self._matches(state.padded, spans):
                 self.result.verified = True
                 return
             if not repair:
@@ -235,6 +265,7 @@ class RegionWriter:
                 self.target, self.region.address, self.content))
             self.result.md5_queries += again.queries
             self._write_state(again)
+            spans = whole
         self.result.verified = False
         raise WriteError(f"part {self.region.name!r}: verification failed: the device's "
                          f"flash at {self.region.address:#x}-{self.region.end:#x} differs from "
@@ -253,11 +284,11 @@ class RegionWriter:
             if not assume_blank:
                 self.result.verified = True          # the survey's MD5 matched
             elif self.options.verify:
-                self._verify(state)                  # trust, but check the chip erase
+                self._verify(state, None)            # trust, but check the chip erase
         else:
-            self._write_state(state)
+            runs = self._write_state(state)
             if self.options.verify:
-                self._verify(state)
+                self._verify(state, None if assume_blank else runs)
         self.result.seconds = time.monotonic() - t0
         return self.result
 
