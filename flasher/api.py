@@ -64,7 +64,8 @@ class FlashOptions:
 
 
 @contextmanager
-def open_plan(path: str | Path, options: PlanOptions | None = None) -> Iterator[tuple[Bundle, Plan]]:
+def open_plan(path: str | Path,
+              options: PlanOptions | None = None) -> Iterator[tuple[Bundle, Plan]]:
     """Open a bundle and plan it (BundleError/PlanError); the bundle is closed afterwards."""
     with Bundle.open(path) as bundle:
         yield bundle, build_plan(bundle, options or PlanOptions())

@@ -21,14 +21,14 @@ PIPE_WIDTH = 120      # width used when stdout is not a terminal (logs, tests)
 
 
 def human_size(n: int) -> str:
-    """4096 -> "4 KB", 1572864 -> "1.5 MB", 300 -> "300 B"."""
+    """4096 -> "4 KB", 1310720 -> "1.25 MB", 300 -> "300 B"."""
     if n >= 1024 * 1024:
-        value, unit = n / (1024 * 1024), "MB"
+        value, unit, digits = n / (1024 * 1024), "MB", 2
     elif n >= 1024:
-        value, unit = n / 1024, "KB"
+        value, unit, digits = n / 1024, "KB", 1
     else:
         return f"{n} B"
-    text = f"{value:.1f}".rstrip("0").rstrip(".")
+    text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
     return f"{text} {unit}"
 
 

@@ -71,7 +71,8 @@ def decode_report(data: bytes, where: str, addr: int, checksum: bool) -> dict[st
         default = bootcfg.default_config()
         out["first_boot_default_4mb"] = default.to_dict()
         out["lines"] += ["  On first boot rBoot fills this sector with its build-time defaults "
-                         "(not taken from the manifest); for a 4 MB Mongoose OS build:"]
+                         "(not taken from the manifest); for a 4 MB Mongoose OS ESP8266 "
+                         "build (derived):"]
         out["lines"] += ["  " + line for line in bootcfg.render(default, address=addr)]
     return out
 
