@@ -10,7 +10,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from flasher import __version__
 from flasher.commands import COMMANDS
@@ -49,8 +49,8 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__()
         self.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
 
-    @property  # type: ignore[override]
-    def stream(self):  # noqa: ANN201
+    @property
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter

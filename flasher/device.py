@@ -216,8 +216,8 @@ class Device:
         def report(done: int, total: int, offset: int = 0) -> None:
             if progress:
                 progress(done)
-        return self._call(f"reading {size:#x} bytes at {address:#x}", self.esp.read_flash,
-                          address, size, report)
+        return bytes(self._call(f"reading {size:#x} bytes at {address:#x}",
+                                self.esp.read_flash, address, size, report))
 
     # ---- recovery and the end --------------------------------------------------------------
     def recover(self, wait_s: float = 5.0) -> None:

@@ -66,9 +66,10 @@ def esp32_image(rng: random.Random, sizes: list[int], entry: int, pad_to: int = 
                       for i, size in enumerate(sizes)]
     data = image.save(None)
     assert data is not None
-    if pad_to > len(data):
-        data += code_like(rng, pad_to - len(data))
-    return data
+    out = bytes(data)
+    if pad_to > len(out):
+        out += code_like(rng, pad_to - len(out))
+    return out
 
 
 def spiffs_like(rng: random.Random) -> bytes:

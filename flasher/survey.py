@@ -39,8 +39,11 @@ BIG_REGION_SECTORS = 8 * BLOCK // SECTOR
 class FlashTarget(Protocol):
     """What the writer needs from a board (`flasher.device.Device`, or a fake in tests)."""
 
-    baud: int
-    can_erase: bool
+    @property
+    def baud(self) -> int: ...
+
+    @property
+    def can_erase(self) -> bool: ...
 
     def md5(self, address: int, size: int) -> bytes: ...
 
