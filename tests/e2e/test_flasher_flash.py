@@ -239,3 +239,45 @@ def test_stub_left_at_fast_baud_is_reused(emu_rom, tmp_path):
     doc = flash_json(emu_rom, bundle)
     assert any("still running at 921600" in note for note in doc["notes"])
     assert doc["report"]["verified"]
+
+
+class Recorder:
+    """A Progress that remembers what the writer reported."""
+
+    def __init__(self) -> None:
+        self.transfers: list[tuple[str, int, list[int]]] = []
+
+    def start(self, label: str, total: int) -> None:
+        self.transfers.append((label, total, []))
+
+    def update(self, done: int) -> None:
+        self.transfers[-1][2].append(done)
+
+    def stop(self) -> None:
+        pass
+
+
+def test_python_api_keep_fs_and_erase_all(emu_rom, tmp_path):
+    from flasher import api
+    from flasher.connect import ConnectOptions
+
+    bundle = zip_of(tmp_path, bundles.era_2018())
+    options = api.FlashOptions(connect=ConnectOptions(before="no-reset"), after="no-reset")
+    progress = Recorder()
+    result = api.flash(bundle, emu_rom.port, options, progress=progress)
+    assert result.report.verified and result.device.chip == "ESP32"
+    for label, total, updates in progress.transfers:
+        assert updates == sorted(updates) and updates[-1] == total, label
+    assert [t[0].split(" @ ")[0] for t in progress.transfers] == ["boot", "pt", "app", "fs"]
+
+    (tmp_path / "junk.bin").write_bytes(b"\x00" * 0x1000)
+    emu_rom.esptool("write-flash", "0x190000", str(tmp_path / "junk.bin"))   # in fs
+    emu_rom.esptool("write-flash", "0x300000", str(tmp_path / "junk.bin"))   # outside parts
+    kept = api.flash(bundle, emu_rom.port, replace(options, keep_fs=True))
+    fs = next(r for r in kept.report.regions if r.name == "fs")
+    assert fs.action == "skipped" and kept.report.bytes_written == 0
+
+    erased = api.flash(bundle, emu_rom.port, replace(options, erase_all=True))
+    assert erased.report.erase_all_seconds is not None and erased.report.verified
+    emu_rom.stop()
+    assert emu_rom.read_flash_file() == expected_image(bundle)      # junk gone, fs rewritten
