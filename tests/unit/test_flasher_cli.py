@@ -154,3 +154,15 @@ def test_esptool_output_is_routed_to_logging(capsys, caplog):
     out, err = capsys.readouterr()
     assert out == "" and err == ""
     assert "Connecting..." in caplog.text and bridge.last_warning == "Chip was NOT reset."
+
+
+def test_esptool_hex_dumps_are_skipped_only_inside_the_block():
+    import esptool.loader
+    original = esptool.loader.HexFormatter
+    with quiet_esptool():
+        assert str(esptool.loader.HexFormatter(b"\x00" * 40)) == "<40 bytes>"
+        with quiet_esptool():
+            pass
+        assert esptool.loader.HexFormatter is not original
+    assert esptool.loader.HexFormatter is original
+    assert "00 00" in str(original(b"\x00" * 40))
