@@ -39,6 +39,12 @@ class PtyLink:
     def __init__(self, link: str | os.PathLike[str] | None = None) -> None:
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
+        # A new PTY says 38400 baud. Start at the chip's power-on rate instead, as if a
+        # terminal at 115200 were attached: the power-on banner then waits in the PTY
+        # readable (a client that configures another rate hears later output garbled).
+        attrs = termios.tcgetattr(self.slave)
+        attrs[4] = attrs[5] = termios.B115200
+        termios.tcsetattr(self.slave, termios.TCSANOW, attrs)
         os.set_blocking(self.master, False)
         self.path = os.ttyname(self.slave)
         self.link = Path(link) if link else None
@@ -69,7 +75,8 @@ class PtyLink:
             self.board.host_bytes(data)
 
     def host_baud(self) -> int | None:
-        """The baud rate the client configured on the slave side."""
+        """The baud rate the client configured on the slave side (its output speed;
+        TCGETS2 gives the exact value of non-standard rates set with BOTHER)."""
         try:
             buf = array.array("I", [0] * 11)
             fcntl.ioctl(self.slave, TCGETS2, buf, True)
