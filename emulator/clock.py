@@ -141,7 +141,7 @@ class TimingProfile:
         if base and base not in BUILTIN_PROFILES:
             raise ValueError(f"{path}: unknown base profile {base!r}")
         values.update(data)
-        values.setdefault("name", Path(path).stem)
+        values["name"] = data.get("name", Path(path).stem)
         return cls(**values)
 
     # -- derived durations -------------------------------------------------------------

@@ -184,3 +184,40 @@ def test_change_baudrate_rom_replies_at_old_rate_then_paces_at_new():
         assert clock.wire[921600][2] == pytest.approx(len(cmd) * 10 / 921600)
         board.close()
     run(body())
+
+
+def esptool_timeout_per_mb(seconds_per_mb: float, size: int) -> float:
+    """esptool loader.timeout_per_mb: never below 3 s (DEFAULT_TIMEOUT)."""
+    return max(3.0, seconds_per_mb * size / MB)
+
+
+@pytest.mark.parametrize("size,offset", [(4 * MB, 0), (60 * 1024, 0x1000), (MB, 0x10000)])
+def test_typical_profile_stays_inside_esptool_timeouts(size, offset):
+    """With typical datasheet values no esptool 5.6 timeout is reached: ROM up-front
+    erase (40 s/MB), stub data blocks (3 s), stub END after a highly compressible image
+    (timeout from the last block's output, capped at 240 s), MD5 (8 s/MB), chip erase
+    (120 s)."""
+    p = TimingProfile()
+    image = b"\x00" * size                     # compresses ~1000:1: one block, all work
+    rom = predict_write(image, offset, baud=115200, stub=False, compress=False, dirty=True)
+    assert rom.begin < esptool_timeout_per_mb(40, size)
+    stub = predict_write(image, offset, baud=921600, dirty=True)
+    assert stub.blocks <= 2
+    out = size + (size // (32 * 1024) + 1) * 64 * 1024
+    assert stub.duration < min(240, esptool_timeout_per_mb(40, out))
+    plain = predict_write(random.Random(9).randbytes(size), offset, baud=115200,
+                          compress=False, dirty=True)
+    # every block's ack comes within 3 s: its wire time or the previous block's work
+    worst_block = 1.43 + p.block_erase + p.program_time(0, 0x4000)
+    assert worst_block < 3.0 and plain.duration < plain.blocks * 3.0
+    assert size / MB * (p.md5_per_mb_rom + p.read_per_mb) < esptool_timeout_per_mb(8, size)
+    assert p.erase_time("chip", 4 * MB) < 120
+
+
+def test_datasheet_maximum_profile_can_reach_a_rom_timeout_like_a_worst_case_chip():
+    """Documented limit: at tSE max (400 ms) a ROM write of 60 KB of 4 KB sectors needs
+    6 s of erase before the BEGIN reply, but esptool waits max(3 s, 40 s/MB) = 3 s."""
+    worst = TimingProfile.builtin("w25q32jv-max")
+    pred = predict_write(b"\x00" * 60 * 1024, 0x1000, baud=115200, stub=False,
+                         compress=False, profile=worst, dirty=True)
+    assert pred.begin > esptool_timeout_per_mb(40, 60 * 1024)
