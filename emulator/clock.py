@@ -188,8 +188,11 @@ BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
     "w25q32jv-max": {"name": "w25q32jv-max", "sector_erase": 0.400, "block32_erase": 1.6,
                      "block_erase": 2.0, "chip_erase_per_mb": 12.5, "page_program": 0.003,
                      "byte_program_first": 50e-6, "byte_program_next": 12e-6},
-    # Old esptool stubs (before esp-flasher-stub 1.1): no blank-sector skip.
-    "legacy-stub": {"name": "legacy-stub", "stub_skips_blank_erase": False},
+    # esptool's legacy stub (esptool <= 4.x; `--stub-version 1`): no blank-sector skip,
+    # and over UART it keeps the ROM's 40 MHz CPU clock (it raises the clock only for
+    # USB transports), so inflate and MD5 run at the ROM's pace.
+    "legacy-stub": {"name": "legacy-stub", "stub_skips_blank_erase": False,
+                    "inflate_per_mb": 2.1, "md5_per_mb_stub": 0.6},
 }
 
 

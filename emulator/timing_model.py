@@ -244,9 +244,12 @@ class _Chip:
 def predict_write(image: bytes | WriteJob, offset: int = 0x10000, *, baud: int,
                   stub: bool = True, compress: bool | None = None,
                   profile: TimingProfile | None = None,
-                  flash: bytes | None = None, dirty: bool = False) -> Prediction:
+                  flash: bytes | None = None, dirty: bool = False,
+                  host_per_block: float = 0.0) -> Prediction:
     """Predict esptool's reported write time. `flash`: the chip's flash before the write
-    (None: blank everywhere, or dirty everywhere with `dirty=True`)."""
+    (None: blank everywhere, or dirty everywhere with `dirty=True`). `host_per_block`:
+    the host's own time to prepare each DATA frame (0: an infinitely quick host, which
+    is what the emulator's simulated clock assumes)."""
     p = profile or TimingProfile()
     job = image if isinstance(image, WriteJob) else esptool_job(image, offset, stub=stub,
                                                                 compress=compress)
@@ -272,7 +275,7 @@ def predict_write(image: bytes | WriteJob, offset: int = 0x10000, *, baud: int,
     written = 0
     buffered = 0
     for block in job.blocks:
-        arrived = reply + lat + wire_seconds(block.wire, baud)
+        arrived = reply + lat + host_per_block + wire_seconds(block.wire, baud)
         chip.cpu = max(arrived, chip.cpu) + ovh
         out = len(block.out) if isinstance(block.out, bytes) else block.out
         if job.stub:
