@@ -23,7 +23,7 @@ from flasher.partitions import PartitionTable
 from .app_console import boot_lines, heartbeat
 from .boot import BootOutcome
 from .boot_reasons import ResetReason
-from .boot_stage2 import AppSegment, Partition, second_stage_log
+from .boot_stage2 import AppSegment, second_stage_log
 from .protocol import checksum
 
 if TYPE_CHECKING:
@@ -110,8 +110,7 @@ class AppRunner:
         board.set_mode("app")
         table = self._partitions()
         image = self.find_app(table) if table is not None else None
-        rows = [Partition(p.label, p.type, p.subtype, p.offset, p.size)
-                for p in (table.partitions if table else [])]
+        rows = list(table.partitions) if table else []
         header = self._read(0x1000, 4)
         log_args = dict(flash_mode=header[2], flash_freq=header[3] & 0xF,
                         flash_size=header[3] >> 4, partitions=rows)

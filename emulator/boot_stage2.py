@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from flasher.partitions import Partition
+
 __all__ = ["Partition", "AppSegment", "MGOS_PARTITIONS", "second_stage_log"]
 
 _FLASH_SPEED = {0x0: "40MHz", 0x1: "26.7MHz", 0x2: "20MHz", 0xF: "80MHz"}
@@ -19,17 +21,6 @@ _FLASH_MODE = ("QIO", "QOUT", "DIO", "DOUT", "FAST_READ", "SLOW_READ")
 _FLASH_SIZE = ("1MB", "2MB", "4MB", "8MB", "16MB")
 _USAGE = {(0, 0x00): "factory app", (0, 0x10): "OTA app", (0, 0x11): "OTA app",
           (1, 0x00): "OTA data", (1, 0x01): "RF data", (1, 0x02): "WiFi data"}
-
-
-@dataclass(frozen=True)
-class Partition:
-    """One partition-table row as the bootloader prints it."""
-
-    label: str
-    type: int
-    subtype: int
-    offset: int
-    length: int
 
 
 @dataclass(frozen=True)
@@ -96,7 +87,7 @@ def second_stage_log(
     ]
     for i, p in enumerate(partitions):
         out.append(info("boot", f"{i:2d} {p.label:<16} {_usage(p):<16} "
-                                f"{p.type:02x} {p.subtype:02x} {p.offset:08x} {p.length:08x}", 7))
+                                f"{p.type:02x} {p.subtype:02x} {p.offset:08x} {p.size:08x}", 7))
     out.append(info("boot", "End of partition table"))
     for i, s in enumerate(segments):
         kind = "map" if s.mapped else "load"

@@ -199,6 +199,45 @@ class LoaderBase:
         return Transition("stub", detail=f"{entry:#x}")
 
 
+class FlashWriteCommands:
+    """The six flash-write opcodes, routed to a loader's `_begin`, `_data` and `_end`
+    (which differ between the ROM and the stub; the routing does not)."""
+
+    _writer: object | None = None
+
+    def _begin(self, cmd: Command, compressed: bool) -> object:
+        raise NotImplementedError
+
+    async def _data(self, cmd: Command, compressed: bool) -> None:
+        raise NotImplementedError
+
+    async def _end(self, cmd: Command) -> Transition | None:
+        raise NotImplementedError
+
+    async def _begin_reply(self, cmd: Command, compressed: bool) -> None:
+        self._writer = self._begin(cmd, compressed)
+        await self.clock.settle()               # type: ignore[attr-defined]
+        await self.reply(cmd.op)                # type: ignore[attr-defined]
+
+    async def handle_FLASH_BEGIN(self, cmd: Command) -> None:
+        await self._begin_reply(cmd, compressed=False)
+
+    async def handle_FLASH_DEFL_BEGIN(self, cmd: Command) -> None:
+        await self._begin_reply(cmd, compressed=True)
+
+    async def handle_FLASH_DATA(self, cmd: Command) -> None:
+        await self._data(cmd, compressed=False)
+
+    async def handle_FLASH_DEFL_DATA(self, cmd: Command) -> None:
+        await self._data(cmd, compressed=True)
+
+    async def handle_FLASH_END(self, cmd: Command) -> Transition | None:
+        return await self._end(cmd)
+
+    async def handle_FLASH_DEFL_END(self, cmd: Command) -> Transition | None:
+        return await self._end(cmd)
+
+
 def _op_name(op: int) -> str:
     try:
         return Op(op).name

@@ -12,7 +12,7 @@ import logging
 from .boot_reasons import ResetReason
 from .chip import EFUSE_RD_BASE, RTC_CALI_CFG1
 from .flash_writer import FlashWriter, WriteFailed
-from .loader import CommandError, LoaderBase, Transition
+from .loader import CommandError, FlashWriteCommands, LoaderBase, Transition
 from .protocol import ROM_STATUS, Command, Op, RomError
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ ROM_FLASH_BLOCK = 0x400
 READ_SLOW_MAX = 64
 
 
-class RomLoader(LoaderBase):
+class RomLoader(FlashWriteCommands, LoaderBase):
     name = "rom"
     status = ROM_STATUS
     is_stub = False
@@ -46,16 +46,6 @@ class RomLoader(LoaderBase):
         writer.erase_up_front(size)
         return writer
 
-    async def handle_FLASH_BEGIN(self, cmd: Command) -> None:
-        self._writer = self._begin(cmd, compressed=False)
-        await self.clock.settle()
-        await self.reply(Op.FLASH_BEGIN)
-
-    async def handle_FLASH_DEFL_BEGIN(self, cmd: Command) -> None:
-        self._writer = self._begin(cmd, compressed=True)
-        await self.clock.settle()
-        await self.reply(Op.FLASH_DEFL_BEGIN)
-
     async def _data(self, cmd: Command, compressed: bool) -> None:
         seq, payload = self.data_block(cmd)
         writer = self._writer
@@ -72,12 +62,6 @@ class RomLoader(LoaderBase):
         await self.clock.settle()
         await self.reply(cmd.op)
 
-    async def handle_FLASH_DATA(self, cmd: Command) -> None:
-        await self._data(cmd, compressed=False)
-
-    async def handle_FLASH_DEFL_DATA(self, cmd: Command) -> None:
-        await self._data(cmd, compressed=True)
-
     async def _end(self, cmd: Command) -> Transition | None:
         self.require_len(cmd, 4)
         (stay,) = cmd.words(1)
@@ -88,11 +72,6 @@ class RomLoader(LoaderBase):
             return Transition("run_user_code")
         return Transition("reset", ResetReason.SOFTWARE, "FLASH_END reboot")
 
-    async def handle_FLASH_END(self, cmd: Command) -> Transition | None:
-        return await self._end(cmd)
-
-    async def handle_FLASH_DEFL_END(self, cmd: Command) -> Transition | None:
-        return await self._end(cmd)
 
     # -- reading -----------------------------------------------------------------------
 

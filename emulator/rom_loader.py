@@ -19,6 +19,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from emulator.protocol import checksum
+
 FlashReader = Callable[[int, int], bytes]
 """``read_flash(offset, length) -> bytes``; short reads are padded with 0xFF."""
 
@@ -58,14 +60,8 @@ def is_ram(addr: int, length: int) -> bool:
 
 
 def xor_bytes(data: bytes, seed: int = 0) -> int:
-    """XOR of all bytes, folded with big-int arithmetic so megabytes stay fast."""
-    value = int.from_bytes(data, "little")
-    width = len(data)
-    while width > 1:
-        half = width // 2
-        value = (value & ((1 << (8 * half)) - 1)) ^ (value >> (8 * half))
-        width -= half
-    return (value & 0xFF) ^ seed
+    """XOR of all bytes with `seed` (the image checksum; same fold as the packet checksum)."""
+    return checksum(data, seed)
 
 
 def _s32(value: int) -> int:

@@ -15,7 +15,7 @@ import struct
 from .boot_reasons import ResetReason
 from .flash import SECTOR_SIZE
 from .flash_writer import FlashWriter, WriteFailed
-from .loader import CommandError, LoaderBase, Transition
+from .loader import CommandError, FlashWriteCommands, LoaderBase, Transition
 from .protocol import STUB_STATUS, Command, Op, StubError
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ _WRITE_ERRORS = {
 }
 
 
-class StubLoader(LoaderBase):
+class StubLoader(FlashWriteCommands, LoaderBase):
     name = "stub"
     status = STUB_STATUS
     is_stub = True
@@ -70,16 +70,6 @@ class StubLoader(LoaderBase):
         writer.start()                  # first blank check; first erase in the background
         return writer
 
-    async def handle_FLASH_BEGIN(self, cmd: Command) -> None:
-        self._writer = self._begin(cmd, compressed=False)
-        await self.clock.settle()
-        await self.reply(Op.FLASH_BEGIN)
-
-    async def handle_FLASH_DEFL_BEGIN(self, cmd: Command) -> None:
-        self._writer = self._begin(cmd, compressed=True)
-        await self.clock.settle()
-        await self.reply(Op.FLASH_DEFL_BEGIN)
-
     async def _data(self, cmd: Command, compressed: bool) -> None:
         seq, payload = self.data_block(cmd)
         writer = self._writer
@@ -98,12 +88,6 @@ class StubLoader(LoaderBase):
         await self.reply(cmd.op)
         await self.board.pipeline_flash_work()
 
-    async def handle_FLASH_DATA(self, cmd: Command) -> None:
-        await self._data(cmd, compressed=False)
-
-    async def handle_FLASH_DEFL_DATA(self, cmd: Command) -> None:
-        await self._data(cmd, compressed=True)
-
     async def _end(self, cmd: Command) -> Transition | None:
         self.require_len(cmd, 4)
         (stay,) = cmd.words(1)
@@ -121,11 +105,6 @@ class StubLoader(LoaderBase):
         # "download", so the ROM loader comes back.
         return Transition("reset", ResetReason.SOFTWARE, "stub FLASH_END reboot")
 
-    async def handle_FLASH_END(self, cmd: Command) -> Transition | None:
-        return await self._end(cmd)
-
-    async def handle_FLASH_DEFL_END(self, cmd: Command) -> Transition | None:
-        return await self._end(cmd)
 
     # -- erase -------------------------------------------------------------------------
 

@@ -121,10 +121,11 @@ class FlashResult:
 Connected = Callable[[DeviceInfo, Plan, list[str]], None]
 
 
-def flash(bundle_path: str | Path, port: str | None, options: FlashOptions | None = None, *,
-          progress: Progress | None = None, on_connected: Connected | None = None) -> FlashResult:
-    """`flasher flash`: plan (no port yet), connect, check, write what differs, verify, reset."""
-    options = options or FlashOptions()
+@contextmanager
+def _planned_device(bundle_path: str | Path, port: str | None, options: FlashOptions
+                    ) -> Iterator[tuple[Device, Plan, list[str]]]:
+    """Plan without a port (a bad bundle never touches a board), connect checking the chip
+    right after sync, then re-plan for the connected device (flash size, boot header)."""
     options.validate()
     pre = PlanOptions(flash_size=options.explicit_size(), keep_fs=options.keep_fs,
                       header=options.offline_header())
@@ -133,17 +134,25 @@ def flash(bundle_path: str | Path, port: str | None, options: FlashOptions | Non
         connect = replace(options.connect, expect=lambda chip: check_chip(plan, chip))
         with Device.open(port, connect) as dev:
             device_plan, notes = plan_for_device(bundle, plan, options, dev.info)
-            notes = dev.notes + notes
-            if on_connected:
-                on_connected(dev.info, device_plan, list(notes))
-            report = write_plan(device_plan, dev, WriteOptions(verify=options.verify,
-                                                               erase_all=options.erase_all),
-                                progress)
-            late = [n for n in dev.notes if n not in notes]     # e.g. a reconnect's baud
-            reset_note = dev.finish(options.after)
-            if reset_note:
-                late.append(reset_note)
-            return FlashResult(dev.info, device_plan, report, notes + late, late)
+            yield dev, device_plan, notes
+
+
+def flash(bundle_path: str | Path, port: str | None, options: FlashOptions | None = None, *,
+          progress: Progress | None = None, on_connected: Connected | None = None) -> FlashResult:
+    """`flasher flash`: plan (no port yet), connect, check, write what differs, verify, reset."""
+    options = options or FlashOptions()
+    with _planned_device(bundle_path, port, options) as (dev, device_plan, notes):
+        notes = dev.notes + notes
+        if on_connected:
+            on_connected(dev.info, device_plan, list(notes))
+        report = write_plan(device_plan, dev, WriteOptions(verify=options.verify,
+                                                           erase_all=options.erase_all),
+                            progress)
+        late = [n for n in dev.notes if n not in notes]     # e.g. a reconnect's baud
+        reset_note = dev.finish(options.after)
+        if reset_note:
+            late.append(reset_note)
+        return FlashResult(dev.info, device_plan, report, notes + late, late)
 
 
 @dataclass
@@ -174,18 +183,11 @@ def verify(bundle_path: str | Path, port: str | None, options: FlashOptions | No
            *, raise_on_mismatch: bool = False) -> VerifyResult:
     """`flasher verify`: compare the device with the plan, read-only (MD5s only)."""
     options = options or FlashOptions()
-    options.validate()
-    pre = PlanOptions(flash_size=options.explicit_size(), keep_fs=options.keep_fs,
-                      header=options.offline_header())
-    with open_plan(bundle_path, pre) as (bundle, plan):
-        port = resolve_port(port)
-        connect = replace(options.connect, expect=lambda chip: check_chip(plan, chip))
-        with Device.open(port, connect) as dev:
-            device_plan, notes = plan_for_device(bundle, plan, options, dev.info)
-            checks = verify_plan(device_plan, dev)
-            reset_note = dev.finish(options.after)
-            result = VerifyResult(dev.info, device_plan, checks,
-                                  dev.notes + notes + ([reset_note] if reset_note else []))
+    with _planned_device(bundle_path, port, options) as (dev, device_plan, notes):
+        checks = verify_plan(device_plan, dev)
+        reset_note = dev.finish(options.after)
+        result = VerifyResult(dev.info, device_plan, checks,
+                              dev.notes + notes + ([reset_note] if reset_note else []))
     if raise_on_mismatch and not result.ok:
         raise WriteError(result.summary())
     return result
