@@ -35,6 +35,12 @@ RESET_CAUSES = {
 
 
 class Firmware:
+    """The ESP32's firmware; `family.ChipFamily` picks a subclass for other chips, which
+    swap the loader classes and override `run` / `run_user_code`."""
+
+    rom_loader_class: type[RomLoader] = RomLoader
+    stub_loader_class: type[StubLoader] = StubLoader
+
     def __init__(self, board: "Board") -> None:
         self.board = board
         self.app = AppRunner(board)
@@ -84,13 +90,13 @@ class Firmware:
 
     async def serve_loader(self) -> None:
         board = self.board
-        loader: RomLoader | StubLoader = RomLoader(board)
+        loader: RomLoader | StubLoader = self.rom_loader_class(board)
         while True:
             transition = await loader.serve()
             if transition.kind == "stub":
                 log.info("%s: stub flasher uploaded, entry %s", board.name, transition.detail)
                 board.set_mode("stub")
-                loader = StubLoader(board)
+                loader = self.stub_loader_class(board)
                 await loader.greet()
             elif transition.kind == "reset":
                 board.schedule_reset(transition.reason or ResetReason.SOFTWARE)
