@@ -49,16 +49,36 @@ class PortError(FlasherError):
     exit_code = ExitCode.PORT
 
 
+class UsageError(FlasherError):
+    """The command line cannot be acted on (bad option value, ambiguous port). Nothing touched."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
 class ConnectError(FlasherError):
-    """The port opened, but no ROM loader answered. Carries the diagnosis when one was made."""
+    """The port opened, but no ROM loader answered. Carries the diagnosis when one was made.
+
+    `last_error` is esptool's own last error text (e.g. "No serial data received."), kept so a
+    diagnosis layer can name the cause without re-running the connect.
+    """
 
     exit_code = ExitCode.CONNECT
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 last_error: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.last_error = last_error
 
 
 class WriteError(FlasherError):
     """A write or a verification failed after the device was touched."""
 
     exit_code = ExitCode.WRITE
+
+
+class TransferError(WriteError):
+    """One exchange with the board failed (timeout, error status, port gone). The writer
+    retries these; when the retries are used up it reports a `WriteError`."""
 
 
 class DeviceMismatchError(FlasherError):

@@ -1,0 +1,91 @@
+"""Options shared by the subcommands that talk to a board, and their conversion to API types.
+
+Why shared: `flash`, `verify`, `bootcfg show --port` (and a later `diagnose`) must accept the
+same port/baud/reset flags with the same defaults and help texts.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from esptool.util import FatalError, flash_size_bytes
+
+from flasher.api import DETECT, FlashOptions
+from flasher.connect import AFTER_MODES, BEFORE_MODES, ROM_BAUD, ConnectOptions
+from flasher.errors import UsageError
+from flasher.image_header import KEEP
+
+DEFAULT_BAUD = 921600
+
+
+def parse_int(text: str) -> int:
+    """argparse type for addresses: 0x7000 or 28672."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 0x7000)") from None
+
+
+def parse_size(text: str) -> int:
+    """"4MB" / "512KB" -> bytes; UsageError otherwise."""
+    try:
+        return int(flash_size_bytes(text.strip().upper()))
+    except (FatalError, ValueError):
+        raise UsageError(f"flash size {text!r}: use a size such as 4MB or 512KB") from None
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, json_help: str | None = None) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help=json_help or "print one JSON document on stdout instead of tables")
+    parser.add_argument("--debug", action="store_true",
+                        help="log everything (esptool's own output too) and show tracebacks")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what is being done")
+
+
+def add_port_arguments(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    parser.add_argument("--port", "-p", required=required,
+                        help="serial port or pyserial URL (rfc2217://host:port, socket://...); "
+                             "default: the only USB serial adapter")
+    parser.add_argument("--baud", "-b", type=int, default=DEFAULT_BAUD,
+                        help=f"baud rate once the stub runs (default {DEFAULT_BAUD}; falls back "
+                             f"to {ROM_BAUD} if the link fails at that rate)")
+    parser.add_argument("--before", choices=BEFORE_MODES, default="default-reset",
+                        help="how to get the chip into its bootloader (default: DTR/RTS reset)")
+    parser.add_argument("--after", choices=AFTER_MODES, default="hard-reset",
+                        help="what to do with the chip at the end (default: hard-reset)")
+    parser.add_argument("--connect-attempts", type=int, default=7, metavar="N",
+                        help="sync attempts before giving up (default 7, as esptool)")
+
+
+def add_header_arguments(parser: argparse.ArgumentParser, *, size_default: str) -> None:
+    parser.add_argument("--flash-mode", default=KEEP,
+                        help="boot header flash mode: keep (default), qio, qout, dio, dout")
+    parser.add_argument("--flash-freq", default=KEEP,
+                        help="boot header flash frequency: keep (default), 40m, 26m, 20m, 80m")
+    parser.add_argument("--flash-size", default=size_default,
+                        help=f"boot header flash size: {size_default} (default), "
+                             + ("keep, " if size_default != KEEP else "detect, ")
+                             + "or a size such as 4MB")
+
+
+def connect_options(args: argparse.Namespace) -> ConnectOptions:
+    if args.baud <= 0:
+        raise UsageError(f"--baud {args.baud}: must be positive")
+    if args.connect_attempts < 1:
+        raise UsageError("--connect-attempts must be at least 1")
+    return ConnectOptions(before=args.before, attempts=args.connect_attempts, baud=args.baud)
+
+
+def flash_options(args: argparse.Namespace) -> FlashOptions:
+    opts = FlashOptions(connect=connect_options(args), after=args.after,
+                        erase_all=getattr(args, "erase_all", False),
+                        keep_fs=getattr(args, "keep_fs", False),
+                        verify=not getattr(args, "no_verify", False),
+                        flash_mode=args.flash_mode, flash_freq=args.flash_freq,
+                        flash_size=args.flash_size)
+    if opts.flash_size not in (DETECT, KEEP):
+        parse_size(opts.flash_size)
+        opts = replace(opts, flash_size=opts.flash_size.strip().upper())
+    opts.validate()
+    return opts

@@ -1,0 +1,111 @@
+"""`flasher flash BUNDLE --port P`: write a fw.zip — only what differs — verify, reset.
+
+The bundle is planned before the port is opened (a bad bundle never touches the board); the
+board's chip, flash size and encryption state are checked before anything is written; then one
+progress bar per transfer and a final table that says what was written, skipped and verified.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.markup import escape
+
+from flasher.api import DETECT, flash
+from flasher.commands.common import (add_header_arguments, add_output_arguments,
+                                     add_port_arguments, flash_options)
+from flasher.device import DeviceInfo
+from flasher.plan import Plan
+from flasher.ui import UI, human_size, new_table
+from flasher.writer import FlashReport
+
+NAME = "flash"
+HELP = "write a fw.zip to a board: only the sectors that differ, verified"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", help="Mongoose OS firmware bundle (fw.zip)")
+    add_port_arguments(parser)
+    parser.add_argument("--erase-all", action="store_true",
+                        help="erase the whole flash first (also what is not in the bundle)")
+    parser.add_argument("--keep-fs", action="store_true",
+                        help="do not write file system parts (keep the device's files)")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip the final MD5 check of each written part")
+    add_header_arguments(parser, size_default=DETECT)
+    add_output_arguments(parser)
+
+
+def device_line(info: DeviceInfo) -> str:
+    flash = human_size(info.flash_size) if info.flash_size else "unknown size"
+    flash_id = f" (id {info.flash_id:#08x})" if info.flash_id is not None else ""
+    loader = "stub" if info.stub else "ROM loader"
+    return (f"[bold]Board[/bold]  {escape(info.description)} on {escape(info.port)}, "
+            f"MAC {info.mac or '?'}, flash {flash}{flash_id}, {loader}, {info.baud} baud")
+
+
+def show_connected(ui: UI, info: DeviceInfo, plan: Plan, notes: list[str]) -> None:
+    if ui.json_mode:
+        return
+    ui.print(device_line(info))
+    ui.print(f"[bold]Bundle[/bold] {escape(plan.bundle_name or '?')} "
+             f"{escape(plan.version or '')}: {len(plan.regions)} parts, "
+             f"{human_size(sum(r.size for r in plan.regions))}"
+             + (f", {len(plan.skipped)} skipped" if plan.skipped else ""))
+    for note in notes:
+        ui.note(note)
+
+
+def _action_text(r: Any) -> str:
+    if r.action == "skipped":
+        return f"[dim]skipped: {escape(r.reason)}[/dim]"
+    if r.action == "unchanged":
+        return f"unchanged ({escape(r.reason)})" if r.reason else "unchanged"
+    how = "erased" if r.bytes_sent == 0 and r.erased_bytes else "written"
+    return f"{how} {r.written_sectors} of {r.sectors} sectors"
+
+
+def report_table(report: FlashReport) -> Any:
+    table = new_table("Result", "part", "address", "size", "action", "sent", "time", "verified")
+    for r in report.regions:
+        verified = {True: "[green]yes[/green]", False: "[red]NO[/red]", None: "-"}[r.verified]
+        table.add_row(escape(r.name), f"{r.address:#08x}" if r.action != "skipped" else "",
+                      human_size(r.size) if r.size else "", _action_text(r),
+                      human_size(r.bytes_sent) if r.bytes_sent else "-",
+                      f"{r.seconds:.2f} s" if r.action != "skipped" else "", verified)
+    return table
+
+
+def summary_line(report: FlashReport) -> str:
+    written, unchanged = report.count("written"), report.count("unchanged")
+    if not report.bytes_written:
+        head = f"nothing to write: all {unchanged} parts already on the device"
+    else:
+        rate = report.kbit_s
+        sectors = sum(r.written_sectors for r in report.regions)
+        head = (f"wrote {human_size(report.bytes_written)} ({sectors} sectors) in "
+                f"{written} part{'s' if written != 1 else ''}, "
+                f"{human_size(report.bytes_sent)} sent in {report.write_seconds:.1f} s"
+                + (f" ({rate:.0f} kbit/s effective)" if rate else "")
+                + (f"; {unchanged} unchanged" if unchanged else ""))
+    tail = "verified" if all(r.verified for r in report.regions if r.action == "written") \
+        else "NOT verified (--no-verify)"
+    skipped = report.count("skipped")
+    return (f"{head}; {tail}" + (f"; {skipped} skipped" if skipped else "")
+            + f"; total {report.seconds:.1f} s at {report.baud} baud")
+
+
+def run(args: argparse.Namespace, ui: UI) -> int:
+    options = flash_options(args)
+    result = flash(args.bundle, args.port, options, progress=ui.progress(),
+                   on_connected=lambda info, plan, notes: show_connected(ui, info, plan, notes))
+    if ui.json_mode:
+        ui.emit_json(result.to_dict())
+        return 0
+    ui.print()
+    ui.table(report_table(result.report))
+    ui.print(summary_line(result.report))
+    for note in result.late_notes:
+        ui.note(note)
+    return 0
