@@ -97,3 +97,17 @@ def test_whole_image_is_what_rboot_and_the_rom_expect():
     assert len(image) == 4 * MB
     assert image[0] == 0xE9 and image[0x7000:0x8000] == b"\xFF" * 0x1000
     assert image[0x100000:0x100002] == b"\xEA\x04"
+
+
+def test_esp8266_only_header_names_pass_early_and_are_checked_per_chip():
+    """`--flash-size 512KB` is an ESP8266 size: accepted before the bundle is read, refused
+    by the plan of an ESP32 bundle, used by the plan of an ESP8266 one."""
+    FlashParams(size="512KB").validate()
+    with pytest.raises(ValueError, match="flash size '512KB'"):
+        FlashParams(size="512KB").validate("esp32")
+    with pytest.raises(PlanError, match="flash size '512KB'"):
+        plan_of(B.era_2017(), header=FlashParams(size="512KB"))
+    boot = plan_of(B.esp8266_bundle(), header=FlashParams(size="512KB")).region("boot")
+    assert boot.data is not None and boot.data[3] == 0x00    # 512KB: size code 0, freq kept (40m)
+    with pytest.raises(ValueError, match="flash size 'huge'"):
+        FlashParams(size="huge").validate()
