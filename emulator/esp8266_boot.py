@@ -145,7 +145,9 @@ def load_from_flash(read: FlashReader) -> FlashLoad:
         return FlashLoad("", True, entry)
     pos = CHUNK
     chunk, pos = read(pos, CHUNK), pos + CHUNK
-    used, csum, out, segs = 0, 0xEF, [], []
+    used, csum = 0, 0xEF
+    out: list[str] = []
+    segs: list[tuple[int, int]] = []
     for index in range(count):
         room = CHUNK - used
         out.append(f"load 0x{addr:08x}, len {length}, room {room} \n")
@@ -184,7 +186,7 @@ def load_from_flash(read: FlashReader) -> FlashLoad:
     raise AssertionError("unreachable")
 
 
-def _xor(data: bytes, seed: int) -> int:
+def _xor(data: bytes | bytearray, seed: int) -> int:
     return checksum(bytes(data), seed) & 0xFF
 
 

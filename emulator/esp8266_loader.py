@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Any
 
 from .flash import BLOCK_SIZE, SECTOR_SIZE
 from .flash_writer import FlashWriter
@@ -94,8 +95,9 @@ class Esp8266RomLoader(RomLoader):
         if offset + erase_size > self._chip_size() or offset % SECTOR_SIZE:
             raise CommandError(RomError.FAILED_TO_ACT,
                                f"SPIEraseArea({offset:#x}, {erase_size:#x}) refused")
-        extra = ({"clock": self.clock}
-                 if "clock" in {f.name for f in dataclasses.fields(FlashWriter)} else {})
+        # the timing model's FlashWriter takes the clock; the core one does not
+        extra: dict[str, Any] = ({"clock": self.clock} if "clock" in
+                                 {f.name for f in dataclasses.fields(FlashWriter)} else {})
         writer = FlashWriter(self.flash, offset, erase_size, block_size, num_blocks,
                              compressed=False, lazy_erase=False, **extra)
         self._erase(offset, erase_size)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .app_runner import AppRunner
-from .boot import BootOutcome, ResetCause, RomRevision, RomState, rom_boot
+from .boot import BootOutcome, ResetCause, RomRevision, RomState, Strapping, rom_boot
 from .boot_reasons import ResetReason
+from .chip import ChipIdentity
 from .rom import RomLoader
 from .stub import StubLoader
 
@@ -47,7 +48,12 @@ class Firmware:
         self.last_boot: BootOutcome | None = None
 
     def rom_revision(self) -> RomRevision:
-        return RomRevision.for_chip_revision(self.board.identity.revision)
+        return RomRevision.for_chip_revision(cast(ChipIdentity, self.board.identity).revision)
+
+    @property
+    def strap(self) -> Strapping:
+        """The ESP32 latch (the board keeps whatever its chip family latches)."""
+        return cast(Strapping, self.board.strap)
 
     def _read_flash(self, offset: int, length: int) -> bytes:
         """The ROM's view of the flash: addresses wrap at the chip size, as on SPI."""
@@ -64,7 +70,7 @@ class Firmware:
     async def run(self, reason: ResetReason) -> None:
         board = self.board
         started = time.monotonic()
-        outcome = rom_boot(self.rom_revision(), RESET_CAUSES[reason], board.strap,
+        outcome = rom_boot(self.rom_revision(), RESET_CAUSES[reason], self.strap,
                            self._read_flash)
         self.last_boot = outcome
         board.faults.on_boot(outcome.state is RomState.DOWNLOAD)
@@ -113,7 +119,7 @@ class Firmware:
         reset): the ROM's image loader runs, then the app."""
         board = self.board
         outcome = rom_boot(self.rom_revision(), ResetCause.SW_CPU_RESET,
-                           board.strap.__class__(), self._read_flash)
+                           Strapping(), self._read_flash)
         if outcome.state is RomState.RUNNING:
             await self.app.run(outcome)
         else:
