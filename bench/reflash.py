@@ -71,7 +71,8 @@ def main() -> int:
     args = ap.parse_args()
     work = workdir("reflash")
     v1, v2 = write_sample(work / "v1.zip", 1), write_sample(work / "v2.zip", 2)
-    args1, args2 = export(v1, work / "v1"), export(v2, work / "v2")
+    args1 = export(v1, work / "v1")
+    export(v2, work / "v2")
     want1, want2 = expected(v1), expected(v2)
     old_files = [str(work / "v1" / a) for a in args1 if a.endswith(".bin")]
     baud = ["--baud", str(args.baud)]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import time
 from dataclasses import dataclass, field
 
 from . import slip
@@ -284,7 +283,7 @@ class Board:
             if host:
                 log.info("%s: ROM auto-baud %d -> %d", self.name, self.uart.device_baud, host)
                 self.uart.set_device_baud(host)
-                self.regs.uart_baud = host           # the divider the ROM measured
+                self.regs.uart_baud = host
         data, ready = self.uart.receive(data)
         if self.mode not in ("download", "stub"):
             return
@@ -297,11 +296,10 @@ class Board:
             self._frames.get_nowait()
 
     async def next_frame(self) -> bytes:
+        """The next complete frame. Its simulated arrival time moves the chip's clock;
+        nothing waits here (real mode holds the chip's *output* back instead)."""
         ready, frame = await self._frames.get()
-        if self.clock.real:
-            delay = ready - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        self.clock.frame_ready(ready, frame, self.uart.host_baud() or self.uart.device_baud)
         return frame
 
     async def send_packet(self, payload: bytes) -> None:
@@ -343,21 +341,15 @@ class Board:
     # -- stub write pipeline ---------------------------------------------------------------
 
     async def pipeline_flash_work(self) -> None:
-        """The stub programs block N while block N+1 is on the wire: wait for block N-1's
-        work to finish, then start this block's work in the background."""
-        cost = self.clock.take_pending()
-        now = time.monotonic()
-        if self.clock.real and self._flash_busy_until > now:
-            await asyncio.sleep(self._flash_busy_until - now)
-            now = time.monotonic()
-        self._flash_busy_until = max(now, self._flash_busy_until) + cost
+        """Call right after acknowledging a data block: the stub acks a block once it is
+        buffered, then inflates, erases and programs it while the host sends the next
+        one. That work goes on the chip's timeline now, so the *next* acknowledgement
+        waits for it."""
+        await self.clock.settle()
 
     async def drain_flash_work(self) -> None:
-        cost = self.clock.take_pending()
-        now = time.monotonic()
-        self._flash_busy_until = max(now, self._flash_busy_until) + cost
-        if self.clock.real and self._flash_busy_until > now:
-            await asyncio.sleep(self._flash_busy_until - now)
+        """Before answering END/MD5: all buffered flash work is done first."""
+        await self.clock.settle()
 
     # -- introspection ---------------------------------------------------------------------
 

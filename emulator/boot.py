@@ -18,7 +18,6 @@ from emulator.rom_loader import (
     FlashReader,
     LoadedSegment,
     LoaderProfile,
-    LoadError,
     run_loader,
 )
 from emulator.boot_stage2 import AppSegment, Partition, second_stage_log

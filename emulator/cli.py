@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -13,7 +14,7 @@ from . import __version__
 from .board import Board
 from .family import CHIP_NAMES
 from .board_setup import load_images, plan_board
-from .clock import Clock, TimingProfile
+from .clock import CATEGORIES, Clock, TimingProfile
 from .scenario import ScenarioError, bundled_scenarios, load_scenario
 from .options import parse_crystal, parse_flash_id, parse_mac, parse_revision, parse_size
 from .capture import Capture, CaptureError
@@ -83,9 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real: pace the UART and flash like a board (default); "
                         "fast: no waiting (tests)")
     p.add_argument("--timing-profile", metavar="FILE",
-                   help="YAML file overriding flash/CPU durations (docs/timing.md)")
+                   help="YAML file overriding flash/CPU durations, or a built-in profile: "
+                        "w25q32jv-typical (default), w25q32jv-max, legacy-stub "
+                        "(docs/timing.md)")
     p.add_argument("--stats", action="store_true",
-                   help="print the simulated-time summary on exit")
+                   help="print the simulated time per category and per connection on exit")
+    p.add_argument("--stats-file", metavar="PATH",
+                   help="write the same statistics as JSON to PATH on exit")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="log more (-v: console and transitions, -vv: every command)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -157,8 +162,8 @@ async def _serve(args: argparse.Namespace) -> int:
         control.close()
         board.close()
         link.close()
-        if args.stats:
-            _print_stats(board)
+        if args.stats or args.stats_file:
+            _report_stats(board, args.stats, args.stats_file)
     return EXIT_OK
 
 
@@ -169,16 +174,33 @@ def _chip_text(board: Board) -> str:
     return f"ESP32 rev v{ident.revision}.{ident.minor}"  # type: ignore[union-attr]
 
 
-def _print_stats(board: Board) -> None:
+def _report_stats(board: Board, show: bool, path: str | None) -> None:
+    report = board.clock.report()
+    if path:
+        with open(path, "w") as f:
+            json.dump(report, f, indent=1)
+    if not show:
+        return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="emu-rom simulated time")
-    table.add_column("category")
-    table.add_column("seconds", justify="right")
-    for name, value in board.clock.snapshot().items():
-        table.add_row(name, f"{value:.3f}")
-    Console(stderr=True).print(table)
+    table = Table(title=f"emu-rom simulated time ({report['mode']} timing, profile "
+                        f"{report['profile']}), seconds")
+    cols = ["elapsed", *CATEGORIES]
+    table.add_column("")
+    for col in cols:
+        table.add_column(col, justify="right")
+    for conn in report["connection_list"]:
+        table.add_row(f"connection {conn['index']}", *(f"{conn[c]:.3f}" for c in cols))
+    table.add_row("all", *(f"{report[c]:.3f}" for c in cols), style="bold")
+    console = Console(stderr=True, width=132)
+    console.print(table)
+    for conn in report["connection_list"]:
+        for tr in conn["transfers"]:
+            if tr["blocks"] and tr["duration"] is not None:
+                console.print(f"connection {conn['index']}: {tr['kind']} write of {tr['size']} "
+                              f"bytes at {tr['offset']:#x} in {tr['blocks']} blocks: "
+                              f"{tr['duration']:.3f} s simulated")
 
 
 def list_scenarios(argv: list[str]) -> int:

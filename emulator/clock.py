@@ -1,130 +1,519 @@
-"""Simulated time: what the board's operations cost, and (in `real` mode) waiting for it.
+"""Simulated time: a board's timeline, exact and the same in `fast` and `real` mode.
 
-Every costly thing the board does — bytes crossing the UART, erasing, programming,
-reading flash, inflating compressed data, hashing — is *charged* to a category. The
-totals are exact and independent of the machine, so tests can assert on them. In `real`
-mode the emulator also *waits* that long, so a host sees a board's true pace; in `fast`
-mode nothing waits and a 4 MB write takes as long as Python needs.
+The clock keeps four timelines in simulated seconds — the RX line (host -> chip), the TX
+line (chip -> host), the chip's CPU and the SPI flash — and moves them with every byte
+and every operation, using the durations of a `TimingProfile`:
+
+* a chunk of host bytes starts on the RX line when the line is free *and* the host has
+  seen the chip's last output (an infinitely quick host: its thinking time is not board
+  time), and takes 10 bit-times per byte at the host's baud;
+* a frame is handled when its last byte has arrived and the CPU is free;
+* a reply goes on the TX line when the CPU has produced it and the line is free; the CPU
+  is busy until all but a FIFO-full of it is out;
+* flash work is synchronous (CPU and flash both busy) or, for the stub's erase-ahead,
+  in the background (flash busy, CPU free).
+
+The per-category totals (wire_rx, wire_tx, erase, program, read, inflate, md5, cpu) are
+busy times; `now()` is the end of the latest timeline. Both are deterministic for a
+request/response host such as esptool, whatever the machine does, so tests assert on
+them. In `real` mode the emulator additionally delays every byte it sends until the wall
+clock reaches that byte's simulated time (plus the accumulated host and idle time), so a
+host sees a board's true pace. Waiting happens only at that boundary: the emulator does
+its own (Python) work as early as it likes. See docs/timing.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
-from collections import defaultdict
-from dataclasses import dataclass, fields
+from collections import defaultdict, deque
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Iterator, Literal
 
 import yaml
 
 TimingMode = Literal["fast", "real"]
 
 CATEGORIES = ("wire_rx", "wire_tx", "erase", "program", "read", "inflate", "md5", "cpu")
+FLASH_CATEGORIES = frozenset({"erase", "program", "read"})
+CPU_CATEGORIES = frozenset({"inflate", "md5", "cpu"})
+BITS_PER_BYTE = 10            # UART 8N1: start + 8 data + stop
+UART_FIFO = 128               # ESP32 UART TX FIFO: the CPU is free once the rest fits
+LATE_TOLERANCE = 0.005        # real mode: lateness the output absorbs instead of shifting
+MiB = 1024 * 1024
+SECTOR = 4096
+PAGE = 256
 
+# Opcodes the clock needs to know (same values as protocol.Op; kept here so the clock
+# stays free of protocol imports).
+_SYNC = 0x08
+_BEGIN_OPS = {0x02: "FLASH", 0x10: "FLASH_DEFL"}
+_DATA_OPS = {0x03, 0x11}
+_END_OPS = {0x04, 0x12}
+_OP_NAMES = {
+    0x02: "FLASH_BEGIN", 0x03: "FLASH_DATA", 0x04: "FLASH_END", 0x05: "MEM_BEGIN",
+    0x06: "MEM_END", 0x07: "MEM_DATA", 0x08: "SYNC", 0x09: "WRITE_REG", 0x0A: "READ_REG",
+    0x0B: "SPI_SET_PARAMS", 0x0D: "SPI_ATTACH", 0x0E: "READ_FLASH_SLOW",
+    0x0F: "CHANGE_BAUDRATE", 0x10: "FLASH_DEFL_BEGIN", 0x11: "FLASH_DEFL_DATA",
+    0x12: "FLASH_DEFL_END", 0x13: "SPI_FLASH_MD5", 0x14: "GET_SECURITY_INFO",
+    0xD0: "ERASE_FLASH", 0xD1: "ERASE_REGION", 0xD2: "READ_FLASH", 0xD3: "RUN_USER_CODE",
+}
+
+
+def op_name(op: int) -> str:
+    return _OP_NAMES.get(op, f"OP_{op:#04x}")
+
+
+def wire_seconds(nbytes: int, baud: int) -> float:
+    """Time `nbytes` take on a UART line at `baud` (8N1: 10 bit-times per byte)."""
+    return nbytes * BITS_PER_BYTE / baud
+
+
+# -- the profile -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class TimingProfile:
-    """Durations of flash and CPU work (seconds). Defaults: Winbond W25Q32JV typical
-    values (datasheet table 9.6) and stub/ROM throughput estimates; see docs/timing.md."""
+    """Durations of flash and CPU work, in seconds. Defaults: Winbond W25Q32JV typical
+    values and ESP32 estimates; every field and its source is in docs/timing.md."""
 
     name: str = "w25q32jv-typical"
-    page_program: float = 0.0004          # tPP, 256-byte page
+    # SPI NOR flash (W25Q32JV datasheet, AC electrical characteristics, typical)
     sector_erase: float = 0.045           # tSE, 4 KB
     block32_erase: float = 0.120          # tBE1, 32 KB
     block_erase: float = 0.150            # tBE2, 64 KB
-    chip_erase_per_mb: float = 2.5        # tCE 10 s typical for 4 MB
-    read_per_mb: float = 0.1              # SPI read at 40 MHz DIO, about 10 MB/s
-    inflate_per_mb: float = 0.35          # stub's miniz inflate at 240 MHz
-    md5_per_mb_rom: float = 0.6           # ROM MD5 runs from flash at 40 MHz APB
-    md5_per_mb_stub: float = 0.12         # stub MD5 at 240 MHz
-    command_overhead: float = 0.00005     # loader's per-command processing
-    stub_skips_blank_erase: bool = True   # esp-flasher-stub skips erasing blank sectors
+    chip_erase_per_mb: float = 2.5        # tCE 10 s for the 4 MB part
+    page_program: float = 0.0004          # tPP, a full 256-byte page
+    byte_program_first: float = 30e-6     # tBP1: a partial-page program, first byte
+    byte_program_next: float = 2.5e-6     # tBP2: each further byte
+    # How the ESP32 drives the flash
+    program_chunk: int = 32               # ROM SPIWrite programs 32 bytes per command
+    spi_command_overhead: float = 20e-6   # WREN + command/address/data shift + RDSR poll
+    read_per_mb: float = 0.1              # SPI read, DIO 40 MHz: ~10 MB/s
+    # ESP32 CPU work
+    inflate_per_mb: float = 0.35          # stub (CPU clock raised), per MB of output
+    inflate_per_mb_rom: float = 2.1       # ROM loader at 40 MHz, per MB of output
+    md5_per_mb_rom: float = 0.6
+    md5_per_mb_stub: float = 0.12
+    command_overhead: float = 0.00005     # the loader's per-command processing
+    stub_skips_blank_erase: bool = True   # esp-flasher-stub skips blank sectors
+    # The host side of the line
+    host_latency: float = 0.0             # USB-UART bridge turnaround (0: ideal adapter)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("float", "int") and (not isinstance(value, (int, float))
+                                                or isinstance(value, bool) or value < 0):
+                raise ValueError(f"timing profile: {f.name} must be a number >= 0, "
+                                 f"not {value!r}")
+        if not 1 <= self.program_chunk <= PAGE:
+            raise ValueError("timing profile: program_chunk must be 1..256 bytes")
+
+    # -- loading -----------------------------------------------------------------------
+
+    @classmethod
+    def builtin(cls, name: str) -> "TimingProfile":
+        try:
+            return cls(**BUILTIN_PROFILES[name])
+        except KeyError:
+            raise ValueError(f"no built-in timing profile {name!r}; built-in: "
+                             f"{', '.join(BUILTIN_PROFILES)}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> "TimingProfile":
-        """Read a YAML profile; unknown keys are an error so typos do not go unnoticed."""
+        """Read a YAML profile (or name a built-in one). Keys override the defaults, or
+        the built-in profile named by `base:`; unknown keys are an error so typos do not
+        go unnoticed."""
+        if str(path) in BUILTIN_PROFILES and not Path(path).exists():
+            return cls.builtin(str(path))
         data = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(data, dict):
-            raise ValueError(f"{path}: a timing profile is a mapping of name: seconds")
+            raise ValueError(f"{path}: a timing profile is a mapping of name: value")
+        base = data.pop("base", None)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: "
-                             f"{', '.join(sorted(known))}")
-        return cls(**data)
+                             f"base, {', '.join(sorted(known))}")
+        values = dict(BUILTIN_PROFILES[base]) if base else {}
+        if base and base not in BUILTIN_PROFILES:
+            raise ValueError(f"{path}: unknown base profile {base!r}")
+        values.update(data)
+        values["name"] = data.get("name", Path(path).stem)
+        return cls(**values)
+
+    # -- derived durations -------------------------------------------------------------
+
+    def chunk_program(self, nbytes: int) -> float:
+        """One program command of `nbytes` (within a page): the chip's byte-program
+        times, capped at a full page's tPP, plus the command's SPI overhead."""
+        if nbytes <= 0:
+            return 0.0
+        chip = min(self.page_program,
+                   self.byte_program_first + (nbytes - 1) * self.byte_program_next)
+        return chip + self.spi_command_overhead
+
+    def program_time(self, addr: int, size: int) -> float:
+        """Programming `size` bytes at `addr` the way the ESP32 ROM's SPIWrite does it:
+        split at page boundaries, then into `program_chunk`-byte commands."""
+        total = 0.0
+        end = addr + size
+        pos = addr
+        full = self.chunk_program(self.program_chunk)
+        while pos < end:
+            seg = min(end, (pos // PAGE + 1) * PAGE) - pos
+            n, rest = divmod(seg, self.program_chunk)
+            total += n * full + self.chunk_program(rest)
+            pos += seg
+        return total
+
+    def erase_time(self, kind: str, size: int) -> float:
+        if kind == "sector":
+            return self.sector_erase
+        if kind == "block32":
+            return self.block32_erase
+        if kind == "block":
+            return self.block_erase
+        return self.chip_erase_per_mb * size / MiB           # chip
+
+    def read_time(self, size: int) -> float:
+        return size / MiB * self.read_per_mb
+
+
+BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
+    "w25q32jv-typical": {},
+    # Datasheet maxima: the envelope esptool's timeouts must survive.
+    "w25q32jv-max": {"name": "w25q32jv-max", "sector_erase": 0.400, "block32_erase": 1.6,
+                     "block_erase": 2.0, "chip_erase_per_mb": 12.5, "page_program": 0.003,
+                     "byte_program_first": 50e-6, "byte_program_next": 12e-6},
+    # esptool's legacy stub (esptool <= 4.x; `--stub-version 1`): no blank-sector skip,
+    # and over UART it keeps the ROM's 40 MHz CPU clock (it raises the clock only for
+    # USB transports), so inflate and MD5 run at the ROM's pace.
+    "legacy-stub": {"name": "legacy-stub", "stub_skips_blank_erase": False,
+                    "inflate_per_mb": 2.1, "md5_per_mb_stub": 0.6},
+}
+
+
+# -- per-connection bookkeeping -------------------------------------------------------------
+
+@dataclass
+class Transfer:
+    """One FLASH_BEGIN .. (DATA ..) .. END as the chip saw it; times are simulated, each
+    the moment the reply had completely crossed the TX line."""
+
+    kind: str                    # FLASH or FLASH_DEFL
+    offset: int
+    size: int
+    begin_done: float | None = None
+    blocks: int = 0
+    payload: int = 0             # data bytes carried by the DATA blocks
+    last_data_done: float | None = None
+    end_done: float | None = None
+
+    def to_dict(self, pending: float | None = None, role: str = "") -> dict[str, Any]:
+        """`pending`, `role`: the provisional reply time of this transfer's command that
+        is still being answered, and which one it is."""
+        begin, last, end = self.begin_done, self.last_data_done, self.end_done
+        if pending is not None:
+            if role == "begin":
+                begin = pending
+            elif role == "data":
+                last = pending
+            elif role == "end":
+                end = pending
+        stop = end if end is not None else last
+        # esptool's "Wrote ... in X s" runs from the BEGIN reply to the END reply (stub)
+        # or to the last block's reply (ROM: esptool sends no END to the ROM)
+        duration = None if begin is None or stop is None else stop - begin
+        return {"kind": self.kind, "offset": self.offset, "size": self.size,
+                "blocks": self.blocks, "payload": self.payload,
+                "begin_done": _r(begin), "end_done": _r(stop), "duration": _r(duration)}
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+@dataclass
+class Connection:
+    """Everything between one host's first SYNC and the next host's."""
+
+    index: int
+    start: float
+    totals_at_start: dict[str, float]
+    wire_at_start: dict[int, list[float]]
+    end: float = 0.0
+    commands: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    max_latency: dict[str, float] = field(default_factory=dict)
+    transfers: list[Transfer] = field(default_factory=list)
+    last_op: int | None = None
+
+
+@dataclass
+class _OpenCommand:
+    op: int
+    started: float               # when its first byte was on the RX line
+    transfer: Transfer | None = None
+    role: str = ""               # begin, data or end of `transfer`
 
 
 class Clock:
-    """Accounts simulated time per category; sleeps for it in `real` mode.
-
-    The board's own timers (app heartbeat, watchdog boot loop) run on the wall clock in
-    both modes: `fast` only removes the waiting that flashing work would cost.
-    """
+    """The board's simulated timelines, per-category totals and connection records."""
 
     def __init__(self, mode: TimingMode = "fast", profile: TimingProfile | None = None) -> None:
         if mode not in ("fast", "real"):
             raise ValueError(f"timing mode must be 'fast' or 'real', not {mode!r}")
         self.mode = mode
         self.profile = profile or TimingProfile()
+        # timelines (simulated seconds since the clock was made)
+        self.t_rx = 0.0
+        self.t_tx = 0.0
+        self.t_cpu = 0.0
+        self.t_flash = 0.0
         self.totals: dict[str, float] = defaultdict(float)
-        self._pending: dict[str, float] = defaultdict(float)
-        self._start = time.monotonic()
+        self.wire: dict[int, list[float]] = {}       # baud -> [rx_B, tx_B, rx_s, tx_s]
+        self._pending: list[tuple[str, float, bool]] = []
+        self._background = False
+        # real mode: wall = origin + lag + simulated
+        self._origin = time.monotonic()
+        self.lag = 0.0
+        # connections
+        self.connections: deque[Connection] = deque(maxlen=32)
+        self.connection: Connection | None = None
+        self._count = 0
+        self._open: _OpenCommand | None = None
 
     @property
     def real(self) -> bool:
         return self.mode == "real"
 
+    def now(self) -> float:
+        """Simulated time: the end of the latest timeline."""
+        return max(self.t_rx, self.t_tx, self.t_cpu, self.t_flash)
+
     def wall(self) -> float:
-        return time.monotonic() - self._start
+        return time.monotonic() - self._origin
+
+    # -- the wire ----------------------------------------------------------------------
+
+    def _wire(self, baud: int, index: int, nbytes: int, seconds: float) -> None:
+        row = self.wire.setdefault(baud, [0, 0, 0.0, 0.0])
+        row[index] += nbytes
+        row[index + 2] += seconds
+
+    def rx(self, nbytes: int, baud: int) -> tuple[float, float]:
+        """`nbytes` from the host at `baud`: returns when the first starts and the last
+        has arrived. The host sends as soon as the line is free and it has seen the
+        chip's last output (after the adapter's latency)."""
+        start = max(self.t_rx, self.t_tx + self.profile.host_latency)
+        seconds = wire_seconds(nbytes, baud)
+        self.t_rx = start + seconds
+        self.totals["wire_rx"] += seconds
+        self._wire(baud, 0, nbytes, seconds)
+        if self.real:
+            # The host sent them now: its thinking time (and any idle time) is not
+            # board time, so it shifts the mapping between simulated and wall time.
+            self.lag = max(self.lag, self.wall() - start)
+        return start, self.t_rx
+
+    def tx(self, nbytes: int, baud: int) -> tuple[float, float]:
+        """`nbytes` sent by the chip at `baud`: returns start and end on the TX line.
+        The CPU waits while the UART FIFO is full."""
+        start = max(self.t_tx, self.t_cpu)
+        seconds = wire_seconds(nbytes, baud)
+        self.t_tx = start + seconds
+        self.t_cpu = max(self.t_cpu, self.t_tx - wire_seconds(UART_FIFO, baud))
+        self.totals["wire_tx"] += seconds
+        self._wire(baud, 1, nbytes, seconds)
+        if self.real:
+            # Output the chip starts after an idle spell (a banner, a console line) goes
+            # out from now on. A few ms of lateness (timer overshoot) is not idle time:
+            # the next pieces simply catch up, so it does not accumulate.
+            late = self.wall() - start - self.lag
+            if late > LATE_TOLERANCE:
+                self.lag += late
+        return start, self.t_tx
+
+    async def sleep_until(self, t: float) -> None:
+        """Real mode: wait until the wall clock reaches simulated time `t`."""
+        if self.real:
+            delay = self._origin + self.lag + t - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    # -- work ---------------------------------------------------------------------------
 
     def charge(self, category: str, seconds: float) -> None:
-        """Account `seconds` of simulated work now (nothing waits)."""
-        if seconds > 0:
-            self.totals[category] += seconds
+        """Work done now: CPU categories occupy the CPU, flash ones the flash (and the
+        CPU, which waits for it); wire time is accounted by `rx`/`tx`."""
+        if seconds <= 0:
+            return
+        self.totals[category] += seconds
+        if category in FLASH_CATEGORIES:
+            self.t_cpu = self.t_flash = max(self.t_cpu, self.t_flash) + seconds
+        elif category in CPU_CATEGORIES:
+            self.t_cpu += seconds
 
     def defer(self, category: str, seconds: float) -> None:
-        """Record work done synchronously (e.g. by the flash model); `settle()` pays it."""
+        """Work done by the models synchronously (flash operations, inflate); `settle()`
+        puts it on the timelines in order. Inside `background()`, flash work keeps only
+        the flash busy (the stub's asynchronous erase)."""
         if seconds > 0:
-            self._pending[category] += seconds
+            self._pending.append((category, seconds, self._background))
 
-    async def spend(self, category: str, seconds: float) -> None:
-        """Account and, in real mode, wait."""
-        self.charge(category, seconds)
-        if self.real and seconds > 0:
-            await asyncio.sleep(seconds)
+    @contextmanager
+    def background(self) -> Iterator[None]:
+        was, self._background = self._background, True
+        try:
+            yield
+        finally:
+            self._background = was
+
+    def _apply_pending(self) -> float:
+        total = 0.0
+        for category, seconds, background in self._pending:
+            total += seconds
+            if background and category in FLASH_CATEGORIES:
+                self.totals[category] += seconds
+                self.t_flash = max(self.t_cpu, self.t_flash) + seconds
+            else:
+                self.charge(category, seconds)
+        self._pending.clear()
+        return total
 
     async def settle(self) -> float:
-        """Pay all deferred work: charge it and (real mode) wait for its sum."""
-        total = 0.0
-        for category, seconds in self._pending.items():
-            self.charge(category, seconds)
-            total += seconds
-        self._pending.clear()
-        if self.real and total > 0:
-            await asyncio.sleep(total)
-        return total
+        """Put deferred work on the timelines (nothing waits here: in real mode the
+        output that follows is held back until its simulated time instead)."""
+        return self._apply_pending()
 
     def take_pending(self) -> float:
-        """Charge deferred work and return its duration without waiting (for callers that
-        overlap it with other activity, like the stub writing while receiving)."""
-        total = 0.0
-        for category, seconds in self._pending.items():
-            self.charge(category, seconds)
-            total += seconds
-        self._pending.clear()
-        return total
+        return self._apply_pending()
 
-    def snapshot(self) -> dict[str, float]:
-        out = {c: round(self.totals.get(c, 0.0), 6) for c in CATEGORIES}
+    async def spend(self, category: str, seconds: float) -> None:
+        """CPU work now (e.g. WRITE_REG's delay)."""
+        self.charge(category, seconds)
+
+    def chip_reset(self) -> None:
+        """The chip restarted: unfinished work is abandoned (time goes on)."""
+        self._pending.clear()
+
+    # -- commands and connections -----------------------------------------------------
+
+    def frame_ready(self, ready: float, frame: bytes, baud: int) -> None:
+        """The loader takes a frame that was complete at simulated `ready`."""
+        self._apply_pending()
+        self.t_cpu = max(self.t_cpu, ready)
+        if len(frame) < 8 or frame[0] != 0:
+            return                       # not a command (e.g. a READ_FLASH ack)
+        op = frame[1]
+        started = ready - wire_seconds(len(frame) + 2, baud)
+        self._close_command()
+        conn = self.connection
+        if conn is None or (op == _SYNC and conn.last_op != _SYNC):
+            conn = self._new_connection(started)
+        conn.last_op = op
+        conn.commands[op_name(op)] += 1
+        cmd = _OpenCommand(op, started)
+        data = frame[8:]
+        if op in _BEGIN_OPS and len(data) >= 16:
+            size, _, _, offset = struct.unpack_from("<4I", data)
+            cmd.transfer, cmd.role = Transfer(_BEGIN_OPS[op], offset, size), "begin"
+            conn.transfers.append(cmd.transfer)
+        elif op in _DATA_OPS and conn.transfers and len(data) >= 4:
+            cmd.transfer, cmd.role = conn.transfers[-1], "data"
+            cmd.transfer.blocks += 1
+            cmd.transfer.payload += struct.unpack_from("<I", data)[0]
+        elif op in _END_OPS and conn.transfers:
+            cmd.transfer, cmd.role = conn.transfers[-1], "end"
+        self._open = cmd
+
+    def _new_connection(self, start: float) -> Connection:
+        self._count += 1
+        conn = Connection(self._count, max(0.0, start), dict(self.totals),
+                          {b: list(v) for b, v in self.wire.items()})
+        self.connections.append(conn)
+        self.connection = conn
+        return conn
+
+    def _close_command(self) -> None:
+        """The previous command is finished once the next one is taken: its reply (if
+        any) is the last thing that went on the TX line."""
+        cmd, self._open = self._open, None
+        conn = self.connection
+        if cmd is None or conn is None:
+            return
+        done = max(self.t_tx, cmd.started)
+        name = op_name(cmd.op)
+        conn.max_latency[name] = max(conn.max_latency.get(name, 0.0), done - cmd.started)
+        conn.end = max(conn.end, done)
+        tr = cmd.transfer
+        if tr is not None:
+            if cmd.role == "begin":
+                tr.begin_done = done
+            elif cmd.role == "data":
+                tr.last_data_done = done
+            else:
+                tr.end_done = done
+
+    # -- reporting ----------------------------------------------------------------------
+
+    def _connection_dict(self, conn: Connection) -> dict[str, Any]:
+        pending = self.t_tx if conn is self.connection and self._open is not None else None
+        end = max(conn.end, pending or 0.0, conn.start)
+        out: dict[str, Any] = {"index": conn.index, "start": round(conn.start, 6),
+                               "elapsed": round(end - conn.start, 6)}
+        for c in CATEGORIES:
+            out[c] = round(self.totals.get(c, 0.0) - conn.totals_at_start.get(c, 0.0), 6)
+        bauds: dict[str, dict[str, float]] = {}
+        for baud, row in sorted(self.wire.items()):
+            base = conn.wire_at_start.get(baud, [0, 0, 0.0, 0.0])
+            diff = [row[i] - base[i] for i in range(4)]
+            if diff[0] or diff[1]:
+                bauds[str(baud)] = {"rx_bytes": int(diff[0]), "tx_bytes": int(diff[1]),
+                                    "rx_s": round(diff[2], 6), "tx_s": round(diff[3], 6)}
+        out["bauds"] = bauds
+        out["commands"] = dict(conn.commands)
+        out["max_latency"] = {k: round(v, 6) for k, v in conn.max_latency.items()}
+        cmd = self._open if pending is not None else None
+        out["transfers"] = [t.to_dict(pending, cmd.role) if cmd and cmd.transfer is t
+                            else t.to_dict() for t in conn.transfers]
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        """Totals per category (busy seconds), `total` (their sum), `elapsed` (the
+        simulated clock), and the current connection's breakdown."""
+        out: dict[str, Any] = {c: round(self.totals.get(c, 0.0), 6) for c in CATEGORIES}
         for c, v in self.totals.items():
             out.setdefault(c, round(v, 6))
         out["total"] = round(sum(self.totals.values()), 6)
+        out["elapsed"] = round(self.now(), 6)
+        out["connections"] = self._count
+        out["connection"] = (self._connection_dict(self.connection)
+                             if self.connection is not None else None)
+        return out
+
+    def report(self) -> dict[str, Any]:
+        """Everything, for `--stats`: totals and every remembered connection."""
+        out = self.snapshot()
+        out.pop("connection", None)
+        out["profile"] = self.profile.name
+        out["mode"] = self.mode
+        out["bauds"] = {str(b): {"rx_bytes": int(r[0]), "tx_bytes": int(r[1]),
+                                 "rx_s": round(r[2], 6), "tx_s": round(r[3], 6)}
+                        for b, r in sorted(self.wire.items())}
+        out["connection_list"] = [self._connection_dict(c) for c in self.connections]
         return out
 
     def reset_totals(self) -> None:
         self.totals.clear()
+        self.wire.clear()
         self._pending.clear()
+        self.connections.clear()
+        self.connection = None
+        self._open = None
 
 
 class FlashTimer:
@@ -135,15 +524,10 @@ class FlashTimer:
         self.flash_size = flash_size
 
     def on_erase(self, kind: str, addr: int, size: int) -> None:
-        p = self.clock.profile
-        seconds = {"sector": p.sector_erase, "block32": p.block32_erase,
-                   "block": p.block_erase}.get(kind)
-        if seconds is None:  # chip
-            seconds = p.chip_erase_per_mb * self.flash_size / (1024 * 1024)
-        self.clock.defer("erase", seconds)
+        self.clock.defer("erase", self.clock.profile.erase_time(kind, self.flash_size))
 
     def on_program(self, addr: int, size: int, pages: int) -> None:
-        self.clock.defer("program", pages * self.clock.profile.page_program)
+        self.clock.defer("program", self.clock.profile.program_time(addr, size))
 
     def on_read(self, addr: int, size: int) -> None:
-        self.clock.defer("read", size / (1024 * 1024) * self.clock.profile.read_per_mb)
+        self.clock.defer("read", self.clock.profile.read_time(size))

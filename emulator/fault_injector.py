@@ -67,6 +67,8 @@ class ScenarioFaults(FaultHooks):
     def attach(self, board: "Board") -> None:
         self.board = board
         board.flash.mangle = self._mangle
+        if self.link.noise:
+            asyncio.get_running_loop().create_task(self._idle_noise())
         for armed in self.armed:
             if armed.spec.trigger == "at":
                 loop = asyncio.get_running_loop()
@@ -80,18 +82,20 @@ class ScenarioFaults(FaultHooks):
 
     def _noisy(self, data: bytes) -> bytes:
         link = self.link
-        if not (link.noise or link.flip or link.drop):
+        flip = link.flip
+        if link.noise and self.board is not None:
+            # a burst while a byte is on the wire flips one of its bits
+            flip += link.noise * self.board.uart.byte_time()
+        if not (flip or link.drop):
             return data
         out = bytearray()
         rnd = self.rng.random
         for byte in data:
             if link.drop and rnd() < link.drop:
                 continue
-            if link.flip and rnd() < link.flip:
+            if flip and rnd() < flip:
                 byte ^= 1 << self.rng.randrange(8)
             out.append(byte)
-            if link.noise and rnd() < link.noise:
-                out.append(self.rng.randrange(256))
         return bytes(out)
 
     def on_host_bytes(self, data: bytes) -> bytes:
@@ -138,8 +142,9 @@ class ScenarioFaults(FaultHooks):
     def on_program(self, addr: int, size: int, pages: int) -> None:
         self.bytes_written += size
         for armed in self.armed:
+            # with count > 1 the fault re-arms: it fires again every `value` more bytes
             if (armed.spec.trigger == "after_bytes_written" and not armed.done
-                    and self.bytes_written >= armed.spec.value):
+                    and self.bytes_written >= float(armed.spec.value) * (armed.fired + 1)):
                 self._fire_sync(armed)
         if self.fail_program:
             self.fail_program -= 1
@@ -216,6 +221,16 @@ class ScenarioFaults(FaultHooks):
     def _schedule_power_return(self, spec: FaultSpec) -> None:
         if spec.seconds and self.board is not None:
             asyncio.get_running_loop().call_later(spec.seconds, self.board.power_on)
+
+    async def _idle_noise(self) -> None:
+        """Noise does not wait for traffic: a burst on an idle line looks like a start bit
+        and the receiver decodes a junk byte (`noise` bursts per second)."""
+        board = self.board
+        assert board is not None
+        while True:
+            await asyncio.sleep(self.rng.expovariate(self.link.noise))
+            if board.powered and board.uart.sink is not None:
+                await board.uart.send(bytes([self.rng.randrange(256)]))
 
     async def _chatter(self, spec: FaultSpec) -> None:
         board = self.board

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from .boot_reasons import ResetReason
+from .chip import EFUSE_RD_BASE, RTC_CALI_CFG1
 from .flash_writer import FlashWriter, WriteFailed
 from .loader import CommandError, LoaderBase, Transition
 from .protocol import ROM_STATUS, Command, Op, RomError
@@ -41,7 +42,7 @@ class RomLoader(LoaderBase):
             raise CommandError(RomError.FAILED_TO_ACT,
                                f"{offset:#x}+{size:#x} is beyond the flash end")
         writer = FlashWriter(self.flash, offset, size, block_size, num_blocks,
-                             compressed=compressed, lazy_erase=False)
+                             compressed=compressed, lazy_erase=False, clock=self.clock)
         writer.erase_up_front(size)
         return writer
 
@@ -67,8 +68,7 @@ class RomLoader(LoaderBase):
         except WriteFailed as exc:
             code = RomError.DEFLATE_ERR if exc.kind == "inflate" else RomError.FLASH_WRITE_ERR
             raise CommandError(code, str(exc)) from exc
-        if compressed:
-            self.clock.defer("inflate", produced / 2**20 * self.clock.profile.inflate_per_mb * 2)
+        del produced     # programming, read-back and inflate costs were deferred by the writer
         await self.clock.settle()
         await self.reply(cmd.op)
 
@@ -122,13 +122,15 @@ class RomLoader(LoaderBase):
     async def handle_CHANGE_BAUDRATE(self, cmd: Command) -> None:
         self.require_len(cmd, 8)
         requested, _ = cmd.words(2)
+        # The ROM answers at the old rate, then switches. It derives the UART divider
+        # from its CK8M-based estimate of the APB clock, so the rate it really sets is
+        # value * APB / estimate -- which is why esptool pre-scales the value by
+        # estimate / crystal ("false_rom_baud"): the two cancel (esptool targets/esp32.py).
         await self.reply(Op.CHANGE_BAUDRATE)
-        # esptool scales the value by the ROM's CK8M-based clock estimate; undo it.
-        ident = self.board.identity
-        rom_freq = ident.rtc_cali_value() >> 7
-        rom_freq = rom_freq * 15625 * 64 / 40
-        valid = 40e6 if rom_freq > 33e6 else 26e6
-        actual = int(requested * valid / rom_freq) if rom_freq else 0
+        estimate = self.regs.read(RTC_CALI_CFG1) >> 7 & 0x1FFFFFF
+        estimate = estimate * 15625 * (self.regs.read(EFUSE_RD_BASE + 16) & 0xFF) / 40
+        apb = self.board.identity.crystal_mhz * 1_000_000
+        actual = round(requested * apb / estimate) if estimate else 0
         if actual > 0:
             self.board.set_baud(actual)
 

@@ -51,7 +51,8 @@ class LinkSpec:
     dead_rx: bool = False          # nothing the host sends reaches the chip
     dead_tx: bool = False          # nothing the chip sends reaches the host
     swapped: bool = False          # TX<->TX and RX<->RX: neither direction works
-    noise: float = 0.0             # probability per byte of a random junk byte inserted
+    noise: float = 0.0             # noise bursts per second: junk bytes on an idle line,
+                                   # a flipped bit in a byte on the wire otherwise
     flip: float = 0.0              # probability per byte of one flipped bit
     drop: float = 0.0              # probability per byte of the byte being lost
     latency_ms: float = 0.0        # extra delay each way (USB adapter / network)
@@ -218,9 +219,11 @@ def _link(ctx: _Ctx, raw: Any) -> LinkSpec:
     for name in ("dead_rx", "dead_tx", "swapped"):
         if name in d:
             kw[name] = ctx.boolean(d[name], f"link.{name}")
-    for name in ("noise", "flip", "drop"):
+    for name in ("flip", "drop"):
         if name in d:
             kw[name] = ctx.number(d[name], f"link.{name}", 0.0, 0.5)
+    if "noise" in d:
+        kw["noise"] = ctx.number(d["noise"], "link.noise", 0.0, 1000.0)
     if "latency_ms" in d:
         kw["latency_ms"] = ctx.number(d["latency_ms"], "link.latency_ms", 0, 5000)
     if "baud_skew" in d:

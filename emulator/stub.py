@@ -63,17 +63,21 @@ class StubLoader(LoaderBase):
             raise CommandError(StubError.BAD_BLOCKSIZE, f"block size {block_size}")
         if offset + size > self.flash.size:
             raise CommandError(StubError.BAD_DATA_LEN, "write beyond the flash end")
-        return FlashWriter(self.flash, offset, size, block_size, num_blocks,
-                           compressed=compressed, lazy_erase=True,
-                           skip_blank_erase=self.clock.profile.stub_skips_blank_erase,
-                           clip_to_size=True)
+        writer = FlashWriter(self.flash, offset, size, block_size, num_blocks,
+                             compressed=compressed, lazy_erase=True,
+                             skip_blank_erase=self.clock.profile.stub_skips_blank_erase,
+                             clip_to_size=True, clock=self.clock)
+        writer.start()                  # first blank check; first erase in the background
+        return writer
 
     async def handle_FLASH_BEGIN(self, cmd: Command) -> None:
         self._writer = self._begin(cmd, compressed=False)
+        await self.clock.settle()
         await self.reply(Op.FLASH_BEGIN)
 
     async def handle_FLASH_DEFL_BEGIN(self, cmd: Command) -> None:
         self._writer = self._begin(cmd, compressed=True)
+        await self.clock.settle()
         await self.reply(Op.FLASH_DEFL_BEGIN)
 
     async def _data(self, cmd: Command, compressed: bool) -> None:
@@ -84,16 +88,15 @@ class StubLoader(LoaderBase):
         if len(payload) > max(writer.block_size, STUB_FLASH_BLOCK):
             raise CommandError(StubError.BAD_BLOCKSIZE, "block larger than announced")
         try:
-            produced = writer.add_block(seq, payload)
+            writer.add_block(seq, payload)
         except WriteFailed as exc:
             self._writer = None
             raise CommandError(_WRITE_ERRORS[exc.kind], str(exc)) from exc
-        if compressed:
-            self.clock.defer("inflate", produced / 2**20 * self.clock.profile.inflate_per_mb)
-        # The stub acknowledges as soon as the block is buffered and programs in the
-        # background; the flash work delays the *next* acknowledgement instead.
-        await self.board.pipeline_flash_work()
+        # The stub acknowledges as soon as the block is buffered, then inflates, erases
+        # and programs it (costs deferred by the writer) while the next block arrives:
+        # that work delays the *next* acknowledgement, not this one.
         await self.reply(cmd.op)
+        await self.board.pipeline_flash_work()
 
     async def handle_FLASH_DATA(self, cmd: Command) -> None:
         await self._data(cmd, compressed=False)

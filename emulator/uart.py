@@ -1,10 +1,12 @@
 """The chip's UART0 as the host's adapter experiences it: baud rate, pacing, mismatch.
 
-Both ends have a baud rate: the chip's (115200 after reset, changed by CHANGE_BAUDRATE)
-and the host's (whatever the client configured on its port, read from the PTY's termios
-or from RFC 2217). When they differ by more than a UART tolerates, bytes turn into
-garbage in both directions, exactly what a user at the wrong baud sees. In `real`
-timing, every byte takes 10 bit-times on the wire (8N1).
+Both ends have a baud rate: the chip's (115200 after reset, changed by CHANGE_BAUDRATE
+or the ROM's auto-baud on SYNC) and the host's (whatever the client configured on its
+port, read from the PTY's termios or from RFC 2217). When they differ by more than a
+UART tolerates, bytes turn into garbage in both directions, exactly what a user at the
+wrong baud sees. Every byte takes 10 bit-times on the wire (8N1) at the sender's baud:
+the clock accounts it in both timing modes; in `real` mode the bytes also reach the host
+no earlier than their simulated time.
 """
 
 from __future__ import annotations
@@ -12,16 +14,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
-from .clock import Clock
+from .clock import BITS_PER_BYTE, Clock
 
 log = logging.getLogger(__name__)
 
-BITS_PER_BYTE = 10            # start + 8 data + stop
 BAUD_TOLERANCE = 0.03         # a UART resynchronises on each start bit; ~3% is the limit
 TX_CHUNK_SECONDS = 0.002      # pacing granularity in real mode
+POWER_ON_BAUD = 115200        # ESP32 ROM, 40 MHz crystal
 
 
 def bauds_compatible(a: int | None, b: int | None) -> bool:
@@ -54,18 +55,17 @@ class Uart:
     """UART0 of the chip, connected to a host link.
 
     `sink` writes bytes to the host end (PTY master, RFC 2217 socket). `host_baud` tells
-    what the host's side is configured to (None: unknown, treated as matching).
+    what the host's side is configured to (None: unknown, treated as matching); links
+    replace it with their own reader.
     """
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.device_baud = 115200
+        self.device_baud = POWER_ON_BAUD
         self.sink: Callable[[bytes], Awaitable[None]] | None = None
         self.host_baud: Callable[[], int | None] = lambda: None
         self.bytes_in = 0
         self.bytes_out = 0
-        self._tx_free_at = 0.0         # monotonic time the wire is idle again (real mode)
-        self._rx_free_at = 0.0
         self._salt = 0
         self._tx_lock = asyncio.Lock()
 
@@ -73,7 +73,8 @@ class Uart:
 
     def set_device_baud(self, baud: int) -> None:
         if baud > 0:
-            log.debug("UART0 baud %d -> %d", self.device_baud, baud)
+            if baud != self.device_baud:
+                log.debug("UART0 baud %d -> %d", self.device_baud, baud)
             self.device_baud = baud
 
     def matched(self) -> bool:
@@ -85,19 +86,12 @@ class Uart:
     # -- host -> chip ------------------------------------------------------------------
 
     def receive(self, data: bytes) -> tuple[bytes, float]:
-        """Bytes the host wrote. Returns what the chip's UART decodes and the monotonic
-        time at which the last of them has arrived (real mode; `now` in fast mode)."""
+        """Bytes the host wrote. Returns what the chip's UART decodes and the simulated
+        time at which the last of them has arrived (10 bit-times each at the host's
+        baud, after whatever is still on the line)."""
         self.bytes_in += len(data)
         host = self.host_baud()
-        wire = len(data) * BITS_PER_BYTE / (host or self.device_baud)
-        self.clock.charge("wire_rx", wire)
-        now = time.monotonic()
-        if self.clock.real:
-            start = max(now, self._rx_free_at)
-            self._rx_free_at = start + wire
-            ready = self._rx_free_at
-        else:
-            ready = now
+        _, ready = self.clock.rx(len(data), host or self.device_baud)
         if not bauds_compatible(host, self.device_baud):
             self._salt += 1
             data = garble(data, host or self.device_baud, self.device_baud, self._salt)
@@ -105,44 +99,39 @@ class Uart:
 
     # -- chip -> host ------------------------------------------------------------------
 
+    def _as_heard(self, data: bytes) -> bytes:
+        """`data` as the host's UART decodes it at its current baud."""
+        host = self.host_baud()
+        if bauds_compatible(self.device_baud, host):
+            return data
+        self._salt += 1
+        return garble(data, self.device_baud, host or self.device_baud, self._salt)
+
     async def send(self, data: bytes) -> None:
-        """Put bytes on the wire at the chip's baud (paced in real mode)."""
+        """Put bytes on the wire at the chip's baud (accounted always, paced in real
+        mode: each piece reaches the host when its last bit would have)."""
         if not data or self.sink is None:
             return
         async with self._tx_lock:
             self.bytes_out += len(data)
-            self.clock.charge("wire_tx", len(data) * self.byte_time())
-            host = self.host_baud()
-            out = data
-            if not bauds_compatible(self.device_baud, host):
-                self._salt += 1
-                out = garble(data, self.device_baud, host or self.device_baud, self._salt)
+            start, _ = self.clock.tx(len(data), self.device_baud)
             if not self.clock.real:
-                await self.sink(out)
+                await self.sink(self._as_heard(data))
                 return
-            await self._paced_send(data, out)
-
-    async def _paced_send(self, data: bytes, out: bytes) -> None:
-        per_byte = self.byte_time()
-        chunk = max(1, int(TX_CHUNK_SECONDS / per_byte))
-        ratio = len(out) / len(data)
-        pos_in, pos_out = 0, 0
-        now = time.monotonic()
-        self._tx_free_at = max(now, self._tx_free_at)
-        while pos_in < len(data):
-            n = min(chunk, len(data) - pos_in)
-            self._tx_free_at += n * per_byte
-            delay = self._tx_free_at - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            pos_in += n
-            end_out = len(out) if pos_in >= len(data) else int(pos_in * ratio)
-            if end_out > pos_out:
-                await self.sink(out[pos_out:end_out])
-                pos_out = end_out
+            per_byte = self.byte_time()
+            chunk = max(1, int(TX_CHUNK_SECONDS / per_byte))
+            latency = self.clock.profile.host_latency
+            for pos in range(0, len(data), chunk):
+                piece = data[pos:pos + chunk]
+                end = start + (pos + len(piece)) * per_byte
+                last = pos + chunk >= len(data)
+                await self.clock.sleep_until(end + (latency if last else 0.0))
+                # the host's baud is checked per piece: a client that switches its
+                # port mid-stream hears the rest at the new rate
+                await self.sink(self._as_heard(piece))
 
     def reset(self) -> None:
-        """Chip reset: the UART goes back to its power-on baud."""
-        self.device_baud = 115200
-        self._tx_free_at = 0.0
-        self._rx_free_at = 0.0
+        """Chip reset: the UART goes back to its power-on baud; the chip's unfinished
+        work is dropped (simulated time goes on)."""
+        self.device_baud = POWER_ON_BAUD
+        self.clock.chip_reset()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import replace, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +130,8 @@ def flash(bundle_path: str | Path, port: str | None, options: FlashOptions | Non
                       header=options.offline_header())
     with open_plan(bundle_path, pre) as (bundle, plan):
         port = resolve_port(port)
-        with Device.open(port, options.connect) as dev:
+        connect = replace(options.connect, expect=lambda chip: check_chip(plan, chip))
+        with Device.open(port, connect) as dev:
             device_plan, notes = plan_for_device(bundle, plan, options, dev.info)
             notes = dev.notes + notes
             if on_connected:
@@ -178,7 +179,8 @@ def verify(bundle_path: str | Path, port: str | None, options: FlashOptions | No
                       header=options.offline_header())
     with open_plan(bundle_path, pre) as (bundle, plan):
         port = resolve_port(port)
-        with Device.open(port, options.connect) as dev:
+        connect = replace(options.connect, expect=lambda chip: check_chip(plan, chip))
+        with Device.open(port, connect) as dev:
             device_plan, notes = plan_for_device(bundle, plan, options, dev.info)
             checks = verify_plan(device_plan, dev)
             reset_note = dev.finish(options.after)

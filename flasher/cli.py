@@ -92,8 +92,14 @@ def _run(args: argparse.Namespace, ui: UI, debug: bool) -> int:
         if debug:
             traceback.print_exc()
         ui.error(str(exc))
+        diagnosis = getattr(exc, "diagnosis", None)
+        if diagnosis is not None:
+            ui.error_detail(f"fix: {diagnosis.fix}")
         if ui.json_mode:
-            ui.emit_json({"ok": False, "error": str(exc), "exit_code": int(exc.exit_code)})
+            doc = {"ok": False, "error": str(exc), "exit_code": int(exc.exit_code)}
+            if diagnosis is not None:
+                doc["diagnosis"] = diagnosis.to_dict()
+            ui.emit_json(doc)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         ui.error("interrupted; a board may hold a partial write: run `flasher flash` again "

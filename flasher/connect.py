@@ -22,6 +22,7 @@ fast baud does not work, we return to 115200 and say so (mos does the same).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -53,6 +54,7 @@ class ConnectOptions:
     baud: int = 921600
     stub: bool = True
     initial_baud: int = ROM_BAUD
+    expect: Callable[[str], None] | None = None   # check esptool's CHIP_NAME right after sync
 
 
 @dataclass
@@ -135,7 +137,7 @@ def sync_loader(ser: Any, port: str, options: ConnectOptions,
     assert last is not None
     first = attempts_log[0].error if attempts_log else esptool_error_text(last)
     raise ConnectError(f"{port}: no bootloader answered (esptool: {first}); {CONNECT_HINT}",
-                       hint=CONNECT_HINT, last_error=first)
+                       hint=CONNECT_HINT, last_error=first, initial=True)
 
 
 def start_stub(esp: ESPLoader, port: str) -> ESPLoader:
@@ -145,7 +147,7 @@ def start_stub(esp: ESPLoader, port: str) -> ESPLoader:
     except _LINK_ERRORS as exc:
         raise ConnectError(f"{port}: the stub flasher did not start "
                            f"(esptool: {esptool_error_text(exc)})",
-                           last_error=esptool_error_text(exc)) from None
+                           last_error=esptool_error_text(exc), initial=True) from None
 
 
 def link_works(esp: ESPLoader) -> bool:

@@ -92,6 +92,8 @@ class Device:
         with quiet_esptool():
             link = connect(port, options)
             try:
+                if options.expect is not None:   # wrong chip: stop before touching it
+                    options.expect(link.esp.CHIP_NAME)
                 return cls(link, options)
             except BaseException:
                 link.close()

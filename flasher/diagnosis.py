@@ -65,6 +65,7 @@ class Findings:
     sync_bytes: bytes = b""                     # everything received while syncing
     chip_magic: int | None = None
     chip_name: str | None = None                # what esptool thinks the chip is
+    crystal_mhz: int | None = None              # esptool's estimate once synced
     reads_ok: int = 0                           # register reads after sync that worked
     reads_failed: int = 0
     fast_baud: int | None = None
@@ -238,14 +239,22 @@ def _classify_synced(f: Findings, mode: int | None, evidence: list[str]) -> Diag
                          "(--baud 115200); flashing retries and verifies every sector",
                          mode, tuple(ev))
     heard = {b: d for b, d in f.listened.items() if d}
+    idle_junk = bool(heard) and last_boot_mode(b"".join(heard.values())) is None and not any(
+        looks_like_text(d) for d in heard.values())
+    if idle_junk and f.fast_baud_ok is not False:
+        return Diagnosis(Cause.NOISY_LINE, "the loader answers, but random bytes arrive while "
+                         "the line should be idle: the line picks up noise", "shorten the wires, "
+                         "share a solid GND, keep them away from motors and supplies; flashing "
+                         "retries and verifies every sector", mode,
+                         (*ev, f"{sum(map(len, heard.values()))} junk bytes on an idle line"))
     if f.fast_baud_ok is False or (heard and not any(looks_like_text(d) for d in heard.values())):
         detail = f"; switching to {f.fast_baud} baud fails" if f.fast_baud_ok is False else ""
         return Diagnosis(Cause.CLOCK_SKEW, "the loader syncs (it measures our baud), but the "
                          "board's own text is unreadable at 115200 and 74880: its UART clock "
                          f"is off{detail}", "flash at 115200 (--baud 115200); check the "
                          "crystal and its load capacitors", mode, tuple(ev))
-    if 74880 in heard and looks_like_text(heard[74880]) and not looks_like_text(
-            heard.get(115200, b"")):
+    if f.crystal_mhz == 26 or (74880 in heard and looks_like_text(heard[74880])
+                               and not looks_like_text(heard.get(115200, b""))):
         return Diagnosis(Cause.CRYSTAL_26MHZ, "the loader answers; the ROM log is at 74880 "
                          "baud: the board has a 26 MHz crystal (flashing works as usual)",
                          "nothing to fix; read its boot log with a terminal at 74880",

@@ -65,9 +65,12 @@ class ConnectError(FlasherError):
     exit_code = ExitCode.CONNECT
 
     def __init__(self, message: str, *, hint: str | None = None,
-                 last_error: str | None = None) -> None:
+                 last_error: str | None = None, initial: bool = False,
+                 diagnosis: object | None = None) -> None:
         super().__init__(message, hint=hint)
         self.last_error = last_error
+        self.initial = initial          # the very first sync failed (nothing was touched)
+        self.diagnosis = diagnosis      # flasher.diagnosis.Diagnosis, once one was made
 
 
 class WriteError(FlasherError):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import serial
+import serial.rfc2217
 from serial.tools import list_ports
 
 from flasher.errors import PortError, UsageError
@@ -153,10 +154,38 @@ def port_error_message(port: str, exc: BaseException) -> str:
     return f"{port}: cannot open the port ({detail})"
 
 
+class Rfc2217Port(serial.rfc2217.Serial):
+    """pyserial's RFC 2217 client with a local read timeout.
+
+    pyserial renegotiates baud/size/parity/stop with the server (and sleeps at least 50 ms
+    waiting for the answer) whenever `timeout` changes, although the timeout never leaves
+    the client. esptool changes it around every command, which makes each command cost
+    100-200 ms over RFC 2217. Setting it here is local, as it should be.
+    """
+
+    @property
+    def timeout(self) -> float | None:
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: float | None) -> None:
+        if value is not None and value < 0:
+            raise ValueError(f"Not a valid timeout: {value!r}")
+        self._timeout = value
+
+
+def _new_port(port: str, baud: int) -> serial.SerialBase:
+    if port.startswith("rfc2217://"):
+        ser = Rfc2217Port(None, baudrate=baud, exclusive=True)
+        ser.port = port
+        return ser
+    return serial.serial_for_url(port, baudrate=baud, exclusive=True, do_not_open=True)
+
+
 def open_port(port: str, baud: int = 115200) -> serial.SerialBase:
     """Open a port name or pyserial URL exclusively (as esptool does); PortError when not."""
     try:
-        ser = serial.serial_for_url(port, baudrate=baud, exclusive=True, do_not_open=True)
+        ser = _new_port(port, baud)
     except (ValueError, serial.SerialException) as exc:   # unknown URL scheme, bad option
         raise PortError(f"{port}: not a usable port name or URL ({exc})") from None
     try:

@@ -66,6 +66,10 @@ class UI:
         line = " ".join(text.split())
         print(f"error: {line}", file=self.stderr, flush=True)
 
+    def error_detail(self, text: str) -> None:
+        """The line after an error that says what to do (e.g. a diagnosis's fix)."""
+        print(" ".join(text.split()), file=self.stderr, flush=True)
+
     def table(self, table: Table) -> None:
         if not self.json_mode:
             self.out.print(table)

@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from flasher.commands import bootcfg, export, flash, info, ports, verify
+from flasher.commands import bootcfg, diagnose, export, flash, info, ports, verify
 
-COMMANDS: list[ModuleType] = [info, flash, verify, export, bootcfg, ports]
+COMMANDS: list[ModuleType] = [info, flash, verify, export, bootcfg, diagnose, ports]

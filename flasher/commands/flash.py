@@ -16,6 +16,9 @@ from flasher.api import DETECT, flash
 from flasher.commands.common import (add_header_arguments, add_output_arguments,
                                      add_port_arguments, flash_options)
 from flasher.device import DeviceInfo
+from flasher.diagnose import explain_connect_failure
+from flasher.errors import ConnectError
+from flasher.ports import resolve_port
 from flasher.plan import Plan
 from flasher.ui import UI, human_size, new_table
 from flasher.writer import FlashReport
@@ -98,8 +101,15 @@ def summary_line(report: FlashReport) -> str:
 
 def run(args: argparse.Namespace, ui: UI) -> int:
     options = flash_options(args)
-    result = flash(args.bundle, args.port, options, progress=ui.progress(),
-                   on_connected=lambda info, plan, notes: show_connected(ui, info, plan, notes))
+    try:
+        result = flash(args.bundle, args.port, options, progress=ui.progress(),
+                       on_connected=lambda info, plan, notes: show_connected(ui, info, plan,
+                                                                             notes))
+    except ConnectError as exc:
+        if not exc.initial:
+            raise
+        raise explain_connect_failure(exc, resolve_port(args.port),
+                                      options.connect.before) from exc
     if ui.json_mode:
         ui.emit_json(result.to_dict())
         return 0

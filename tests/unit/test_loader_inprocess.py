@@ -6,7 +6,6 @@ import hashlib
 import struct
 import zlib
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
