@@ -253,8 +253,9 @@ def _classify_synced(f: Findings, mode: int | None, evidence: list[str]) -> Diag
                          "board's own text is unreadable at 115200 and 74880: its UART clock "
                          f"is off{detail}", "flash at 115200 (--baud 115200); check the "
                          "crystal and its load capacitors", mode, tuple(ev))
-    if f.crystal_mhz == 26 or (74880 in heard and looks_like_text(heard[74880])
-                               and not looks_like_text(heard.get(115200, b""))):
+    if want != "ESP8266" and (     # every ESP8266 has a 26 MHz crystal: nothing to say
+            f.crystal_mhz == 26 or (74880 in heard and looks_like_text(heard[74880])
+                                    and not looks_like_text(heard.get(115200, b"")))):
         return Diagnosis(Cause.CRYSTAL_26MHZ, "the loader answers; the ROM log is at 74880 "
                          "baud: the board has a 26 MHz crystal (flashing works as usual)",
                          "nothing to fix; read its boot log with a terminal at 74880",

@@ -86,3 +86,18 @@ def test_sys_params_go_to_the_end_of_a_bigger_flash(emu_rom_factory, tmp_path):
     init = builder.files["esp_init_data_default_v08.bin"]
     assert emu.read_flash_file(16 * MB - 0x4000, len(init)) == init
     assert emu.read_flash_file(0x3FC000, len(init)) == b"\xff" * len(init)
+
+
+def test_diagnose_knows_an_esp8266(emu_rom_factory):
+    """`flasher diagnose --chip esp8266`: the ESP8266 loader answering is fine; without it the
+    same board is the wrong chip (exit 6), as for an ESP32 bundle."""
+    emu = emu_rom_factory("--chip", "esp8266")
+    args = ["diagnose", "--port", emu.port, "--no-ask", "--no-fast-baud", "--listen", "0.3",
+            "--json"]
+    result = flasher(*args, "--chip", "esp8266")
+    doc = json.loads(result.stdout)
+    assert result.returncode == 0 and doc["diagnosis"]["cause"] == "ok"
+    assert "ESP8266 ROM loader answered" in doc["diagnosis"]["summary"]
+    result = flasher(*args)
+    assert result.returncode == 6
+    assert json.loads(result.stdout)["diagnosis"]["cause"] == "wrong_chip"

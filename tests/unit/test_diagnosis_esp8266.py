@@ -50,3 +50,9 @@ def test_esp8266_is_wrong_only_when_the_firmware_is_for_another_chip():
     f.expected_chip = "ESP8266"
     d = classify(f)
     assert d.cause is Cause.OK and "ESP8266 ROM loader answered" in d.summary
+
+
+def test_a_26mhz_rom_log_is_normal_for_an_esp8266():
+    f = Findings("p", synced=True, sync_baud=115200, chip_name="ESP8266", reads_ok=10,
+                 listened=heard(banner(Esp8266Strap.download())), expected_chip="ESP8266")
+    assert classify(f).cause is Cause.OK
