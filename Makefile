@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(PY) -m flasher.demo
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 4
 
 test-fast: $(STAMP)
 	$(PY) -m pytest tests/unit

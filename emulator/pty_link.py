@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 TCGETS2 = 0x802C542A              # Linux: struct termios2 with exact c_ispeed/c_ospeed
 BOTHER = 0o010000
-NO_READER_TIMEOUT = 2.0           # a full PTY for this long means nobody is listening
+NO_READER_TIMEOUT = 10.0          # a full PTY for this long means nobody is listening
 WATCH_INTERVAL = 0.02             # how often the client's termios is looked at
 
 _SPEEDS = {getattr(termios, name): int(name[1:]) for name in dir(termios)

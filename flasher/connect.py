@@ -158,6 +158,20 @@ def link_works(esp: ESPLoader) -> bool:
         return False
 
 
+def same_loader_answers(esp: ESPLoader) -> bool:
+    """True when the loader `esp` was talking to still runs. A brown-out or power blip
+    puts the chip back in its ROM loader, which answers register reads just like the stub
+    did but formats MD5s and erases differently: the SYNC reply value tells them apart
+    (0 from a stub, nonzero from the ROM)."""
+    try:
+        esp.flush_input()
+        esp.sync()
+        esp.flush_input()
+    except _LINK_ERRORS:
+        return False
+    return bool(esp.sync_stub_detected) == bool(esp.IS_STUB)
+
+
 def back_to_rom_baud(esp: ESPLoader, fast: int, initial: int = ROM_BAUD) -> bool:
     """After a failed switch to `fast`: get both ends back to `initial`. True when it talks.
 

@@ -29,7 +29,7 @@ from esptool.loader import (DEFAULT_TIMEOUT, ERASE_WRITE_TIMEOUT_PER_MB, ESPLoad
 from esptool.util import FatalError, flash_size_bytes
 
 from flasher.connect import (ROM_BAUD, ConnectOptions, Link, connect, esptool_error_text,
-                             link_works, raise_baud, start_stub, sync_loader)
+                             link_works, same_loader_answers, raise_baud, start_stub, sync_loader)
 from flasher.errors import ConnectError, FlasherError, PortError, TransferError
 from flasher.esptool_log import quiet_esptool
 
@@ -229,7 +229,7 @@ class Device:
         with quiet_esptool():
             try:
                 self.esp.flush_input()
-                if link_works(self.esp):
+                if link_works(self.esp) and same_loader_answers(self.esp):
                     log.info("link still works after the failure; continuing")
                     return
             except _LINK_ERRORS:

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 ROM_BAUD = 115200
 ROM_LOG_BAUD_26MHZ = 74880
 MAGIC_REG = 0x40001000
+POLL_S = 0.005
+CAPTURE_TOLERANCE_S = 0.05         # what a replay must match: poll period + scheduling
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,17 @@ def can_drive_lines(ser: object, port: str) -> bool:
 
 
 def _listen(port: RecordingPort, seconds: float) -> bytes:
-    port.timeout = 0.05
+    """Everything that arrives for `seconds`, read as it comes (5 ms polls), so recorded
+    timestamps are as precise as the capture's tolerance says."""
+    port.timeout = 0
     end = time.monotonic() + seconds
     data = bytearray()
     while time.monotonic() < end:
-        data += port.read(4096)
+        chunk = port.read(4096)
+        if chunk:
+            data += chunk
+        else:
+            time.sleep(POLL_S)
     return bytes(data)
 
 
@@ -131,7 +139,7 @@ def _judge_link(esp, f: Findings, options: ProbeOptions) -> None:
 def probe(port_name: str, options: ProbeOptions = ProbeOptions()) -> tuple[Findings, Capture]:
     """Run the probe on a port; raises PortError if it cannot be opened."""
     ser = open_port(port_name, ROM_BAUD)
-    port = RecordingPort(ser)
+    port = RecordingPort(ser, tolerance_s=CAPTURE_TOLERANCE_S)
     f = Findings(port_name, can_reset=options.reset and can_drive_lines(ser, port_name),
                  expected_chip=options.expected_chip)
     try:
@@ -166,11 +174,14 @@ def probe(port_name: str, options: ProbeOptions = ProbeOptions()) -> tuple[Findi
 
 def _listen_until(port: RecordingPort, seconds: float) -> None:
     """Listen until the ROM says 'waiting for download' (plus a moment), or time runs out."""
-    port.timeout = 0.05
+    port.timeout = 0
     end = time.monotonic() + seconds
     seen = bytearray()
     while time.monotonic() < end:
-        seen += port.read(4096)
+        chunk = port.read(4096)
+        seen += chunk
+        if not chunk:
+            time.sleep(POLL_S)
         if DOWNLOAD_TEXT in seen:
             _listen(port, 0.1)
             return

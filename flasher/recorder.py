@@ -19,12 +19,12 @@ _OWN = {"_port", "_t0", "capture"}
 
 
 class RecordingPort:
-    def __init__(self, port: Any, resolution_s: float = 0.005) -> None:
+    def __init__(self, port: Any, tolerance_s: float = 0.05) -> None:
         object.__setattr__(self, "_port", port)
         object.__setattr__(self, "_t0", time.monotonic())
         object.__setattr__(self, "capture", Capture(
             port=str(getattr(port, "port", "") or getattr(port, "name", "")),
-            tolerance_s=resolution_s * 4,
+            tolerance_s=tolerance_s,
             created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")))
 
     def _now(self) -> float:

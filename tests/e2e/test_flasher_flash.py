@@ -221,8 +221,11 @@ def test_connect_failures_are_one_line(emu_rom_factory, tmp_path):
     emu = emu_rom_factory("--boot", "flash")                  # running its app, no loader
     result = flasher("flash", str(bundle), "--port", emu.port, *QUIET,
                      "--connect-attempts", "1")
-    assert result.returncode == 4 and result.stderr.count("\n") == 1
-    assert "no bootloader answered" in result.stderr and "IO0" in result.stderr
+    # one error line naming the cause (the diagnosis), one line with the fix
+    error, fix = result.stderr.splitlines()
+    assert result.returncode == 4
+    assert error.startswith("error: ") and "cannot connect: the chip boots from flash" in error
+    assert fix.startswith("fix: hold IO0 (BOOT) low")
 
     loader = emu_rom_factory(name="busy")
     holder = serial.serial_for_url(loader.port, exclusive=True)

@@ -90,9 +90,30 @@ def test_bundled_scenario(name, emu_rom_factory, bundle):
         assert result.returncode != 0, result.stdout
         assert len([ln for ln in lines if ln.startswith("error:")]) == 1
         result = flasher("flash", str(path), "--port", emu.port, "--before", before,
-                         "--after", "no-reset")
+                         "--after", "no-reset", "--json")
+        assert result.returncode == 0, result.stdout + result.stderr
+        report = json.loads(result.stdout)["report"]
+        total = sum(r["size"] for r in report["regions"] if r["action"] != "skipped")
+        # resume: the second run writes only what the failed one left wrong
+        assert 0 < report["bytes_written"] < total
+        assert all(r["verified"] for r in report["regions"] if r["action"] == "written")
+        return assert_flash_equals_plan(emu, image, 0x20000)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verified" in result.stdout
     if fix == "low-baud":
         assert "115200" in result.stdout + result.stderr
     assert_flash_equals_plan(emu, image, 0x20000)
+
+
+def test_dead_rx_on_a_devkitc_esptool_and_flasher_name_it(emu_rom_factory):
+    """Acceptance 1: esptool's own reset sees the download banner but gets no sync reply,
+    exactly as with a real board; `flasher diagnose` names the broken line."""
+    emu = start(emu_rom_factory, SCENARIOS["dead-rx"])
+    result = subprocess.run([sys.executable, "-m", "esptool", "--chip", "esp32", "--port",
+                             emu.port, "--connect-attempts", "1", "chip-id"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert ("Download mode successfully detected, but getting no sync reply: The serial TX "
+            "path seems to be down.") in result.stdout + result.stderr
+    found = diagnose(emu)
+    assert found["cause"] == "dead_rx" and "RX line" in found["summary"]
