@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 
 from . import slip
 from .app_console import AppConsoleConfig
-from .boot import Strapping, boot_mode_name, is_download_mode
+from .boot import Strapping
 from .boot_reasons import ResetReason
-from .chip import ChipIdentity, Esp32Registers
+from .chip import ChipIdentity
+from .esp8266_chip import Esp8266Identity
+from .family import Latch, family_for
 from .clock import Clock, FlashTimer
 from .faults import BoardReset, FaultHooks, PowerLoss
-from .firmware import Firmware
 from .flash import NorFlash
 from .protocol import SYNC_PAYLOAD
+from .rboot import RbootBuild
 from .uart import Uart
 
 log = logging.getLogger(__name__)
@@ -83,13 +85,14 @@ class Pins:
 
 @dataclass
 class BoardConfig:
-    identity: ChipIdentity = field(default_factory=ChipIdentity)
+    identity: ChipIdentity | Esp8266Identity = field(default_factory=ChipIdentity)
     flash_size: int = 4 * 1024 * 1024
     flash_id: int | None = None
     flash_file: str | None = None
     pins: Pins = field(default_factory=lambda: Pins(bench={"io0": False}))
     strap_delay: float = 0.002      # EN's RC delay before the chip latches the pins
     app: AppConsoleConfig = field(default_factory=AppConsoleConfig)
+    rboot: RbootBuild | None = None  # ESP8266: the rBoot build at 0x0 (None: by flash size)
 
 
 class Board:
@@ -105,14 +108,15 @@ class Board:
         self.flash = NorFlash(config.flash_size, config.flash_id, config.flash_file)
         self.flash.observers.append(self.faults)
         self.flash.observers.append(FlashTimer(self.clock, self.flash.size))
-        self.regs = Esp32Registers(self.identity, self.flash)
+        self.family = family_for(self.identity)
+        self.regs = self.family.registers(self.identity, self.flash)
         self.uart = Uart(self.clock)
         self.pins = config.pins
-        self.firmware = Firmware(self)
+        self.firmware = self.family.firmware(self)
         # run state
         self.powered = False
         self.mode = "off"            # off, reset, download, stub, app, bootloop, hung
-        self.strap = Strapping()
+        self.strap: Latch = self.family.default_latch()
         self.reset_count = 0
         self.last_reset: ResetReason | None = None
         self.spi_params: dict[str, int] = {}
@@ -206,7 +210,7 @@ class Board:
             self._pending_reset.cancel()
             self._pending_reset = None
         if reason in RELATCH:
-            self.strap = self.pins.strapping()
+            self.strap = self.family.latch(self.pins, self.identity)
         self.reset_count += 1
         self.last_reset = reason
         self.regs.on_reset(self.strapping)
@@ -355,8 +359,8 @@ class Board:
             "powered": self.powered,
             "mode": self.mode,
             "boot_mode": f"{self.strapping:#x}",
-            "boot_mode_name": boot_mode_name(self.strapping),
-            "download": is_download_mode(self.strapping),
+            "boot_mode_name": self.family.boot_mode_name(self.strapping),
+            "download": self.family.is_download_mode(self.strapping),
             "pins": self.pins.to_dict(),
             "reset_count": self.reset_count,
             "last_reset": self.last_reset.value if self.last_reset else None,
@@ -365,8 +369,7 @@ class Board:
             "host_baud": self.uart.host_baud(),
             "bytes_in": self.uart.bytes_in,
             "bytes_out": self.uart.bytes_out,
-            "chip": {"revision": f"v{self.identity.revision}.{self.identity.minor}",
-                     "mac": self.identity.mac_str, "crystal_mhz": self.identity.crystal_mhz},
+            "chip": self.family.describe(self.identity),
             "flash": {"size": self.flash.size, "jedec_id": f"{self.flash.jedec_id:06x}",
                       "ops": self.flash.ops.to_dict()},
             "sim_time": self.clock.snapshot(),

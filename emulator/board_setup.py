@@ -12,9 +12,12 @@ from pathlib import Path
 
 from .board import BoardConfig, Pins
 from .chip import OTHER_CHIP_MAGIC, ChipIdentity
+from .esp8266_chip import DEFAULT_MAC as ESP8266_MAC
+from .esp8266_chip import Esp8266Identity
 from .fault_injector import ScenarioFaults
 from .faults import FaultHooks
 from .flash import NorFlash, jedec_id_for_size, size_from_jedec_id
+from .rboot import RbootBuild
 from .scenario import BoardSpec, Scenario
 from .wiring import EN_RC_DELAY
 
@@ -70,14 +73,53 @@ def _bundle_image(path: Path, flash_size: int) -> bytes:
         return plan.image()[: plan.end]
 
 
-def plan_board(args: argparse.Namespace, scenario: Scenario | None) -> BoardPlan:
-    spec = scenario.board if scenario else BoardSpec()
+def _identity(args: argparse.Namespace, spec: BoardSpec) -> ChipIdentity | Esp8266Identity:
+    chip = getattr(args, "chip", None) or spec.chip
+    if chip == "esp8266":
+        if args.chip_rev is not None or spec.revision is not None:
+            raise ValueError("--chip-rev applies to the ESP32 only (the ESP8266 has none)")
+        return Esp8266Identity(mac=_pick(args.mac, spec.mac, ESP8266_MAC),
+                               crystal_mhz=_pick(args.crystal, spec.crystal, 26))
     major, minor = _pick(args.chip_rev, spec.revision, (1, 0))
     identity = ChipIdentity(revision=major, minor=minor,
                             mac=_pick(args.mac, spec.mac, DEFAULT_MAC),
                             crystal_mhz=_pick(args.crystal, spec.crystal, 40))
-    if spec.chip != "esp32":
-        identity.magic = OTHER_CHIP_MAGIC[spec.chip]
+    if chip != "esp32":     # other chips only answer esptool's chip-detect read
+        identity.magic = OTHER_CHIP_MAGIC[chip]
+    return identity
+
+
+def rboot_build(bundle: Path | None, flash_size: int) -> RbootBuild | None:
+    """The rBoot build constants an ESP8266 bundle implies: its boot_cfg address, the fw
+    slots (`addr`, `addr1`) and fs slots (`addr`, `addr1`, `fs_size`); the rest from the
+    Mongoose OS layout for the flash size. None for no bundle or a non-ESP8266 one."""
+    if bundle is None:
+        return None
+    from flasher.bundle import Bundle
+
+    with Bundle.open(bundle) as b:
+        man = b.manifest
+        if (man.platform or "").lower() != "esp8266":
+            return None
+        parts = {p.name: p for p in man.parts}
+    base = RbootBuild.for_flash_size(flash_size)
+
+    def slots(name: str, default: tuple[int, int]) -> tuple[int, int]:
+        part = parts.get(name)
+        if part is None or part.addr is None:
+            return default
+        return part.addr, int(str(part.extra.get("addr1", default[1])), 0)
+    cfg = parts.get("boot_cfg")
+    fs = parts.get("fs")
+    fs_size = int(str(fs.extra.get("fs_size", base.fs_size)), 0) if fs else base.fs_size
+    return RbootBuild(config_addr=cfg.addr if cfg and cfg.addr is not None else base.config_addr,
+                      roms=slots("fw", base.roms), rom_size=base.rom_size,
+                      fs_addresses=slots("fs", base.fs_addresses), fs_size=fs_size)
+
+
+def plan_board(args: argparse.Namespace, scenario: Scenario | None) -> BoardPlan:
+    spec = scenario.board if scenario else BoardSpec()
+    identity = _identity(args, spec)
     size, flash_id = _flash_geometry(args, spec)
     rfc = args.rfc2217 is not None
     wiring = _pick(args.wiring, spec.wiring, "devkitc")
@@ -89,6 +131,7 @@ def plan_board(args: argparse.Namespace, scenario: Scenario | None) -> BoardPlan
                          strap_delay=EN_RC_DELAY[wiring] if rfc else 0.002)
     if spec.app is not None:
         config.app = spec.app
+    config.rboot = rboot_build(spec.bundle, size)
     faults: FaultHooks = (ScenarioFaults(scenario.link, scenario.faults) if scenario
                           else FaultHooks())
     return BoardPlan(config, faults, wiring, spec.power, _images(spec, size))

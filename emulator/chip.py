@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import struct
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from .flash import NorFlash
 
@@ -69,6 +70,7 @@ def _crc8_maxim(data: bytes) -> int:
 class ChipIdentity:
     """What makes one ESP32 different from another, as burned in eFuse at the factory."""
 
+    family: ClassVar[str] = "esp32"
     revision: int = 1                  # major: 0, 1, 2, 3
     minor: int = 0
     mac: bytes = bytes.fromhex("240ac49a582c")

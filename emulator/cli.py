@@ -12,6 +12,7 @@ import sys
 
 from . import __version__
 from .board import Board
+from .family import CHIP_NAMES
 from .board_setup import load_images, plan_board
 from .clock import CATEGORIES, Clock, TimingProfile
 from .scenario import ScenarioError, bundled_scenarios, load_scenario
@@ -61,12 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flash-id", type=parse_flash_id, metavar="HEX",
                    help="JEDEC id manufacturer+device, e.g. 0x204016 (XMC 4MB, default), "
                         "0xc84016 (GigaDevice), 0xef4016 (Winbond)")
+    p.add_argument("--chip", choices=CHIP_NAMES,
+                   help="the chip on the board: esp32 (default) or esp8266 (ROM log at "
+                        "74880 baud, rBoot at 0x0; docs/esp8266.md)")
     p.add_argument("--mac", type=parse_mac, metavar="MAC",
-                   help="factory MAC (default 24:0a:c4:9a:58:2c)")
+                   help="factory MAC (default 24:0a:c4:9a:58:2c; ESP8266 5c:cf:7f:9a:58:2c)")
     p.add_argument("--chip-rev", type=parse_revision, metavar="REV",
                    help="ESP32 revision: 0, 1 (default, ROM of 2016), 2, 3 or 3.1 (ECO3)")
     p.add_argument("--crystal", type=parse_crystal, metavar="MHZ",
-                   help="crystal frequency: 40 (default) or 26")
+                   help="crystal frequency: 40 (ESP32 default) or 26 (ESP8266 default)")
     p.add_argument("--boot", choices=("download", "flash"),
                    help="strapping at power-on: IO0 held low (download; default on a "
                         "PTY) or released (boot from flash; default with --rfc2217)")
@@ -144,8 +148,8 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         await control.start()
         print(where, flush=True)
-        log.warning("ESP32 rev v%d.%d, MAC %s, %d MB flash %06x on %s%s; control: %s",
-                    board.identity.revision, board.identity.minor, board.identity.mac_str,
+        log.warning("%s, MAC %s, %d MB flash %06x on %s%s; control: %s",
+                    _chip_text(board), board.identity.mac_str,
                     board.flash.size >> 20, board.flash.jedec_id, where,
                     f" (link {args.link})" if args.link else
                     (f" wiring {setup.wiring}" if args.rfc2217 is not None else ""),
@@ -161,6 +165,13 @@ async def _serve(args: argparse.Namespace) -> int:
         if args.stats or args.stats_file:
             _report_stats(board, args.stats, args.stats_file)
     return EXIT_OK
+
+
+def _chip_text(board: Board) -> str:
+    ident = board.identity
+    if board.family.name == "esp8266":
+        return f"ESP8266EX, {ident.crystal_mhz} MHz crystal"
+    return f"ESP32 rev v{ident.revision}.{ident.minor}"  # type: ignore[union-attr]
 
 
 def _report_stats(board: Board, show: bool, path: str | None) -> None:

@@ -150,8 +150,9 @@ class ControlServer:
 
     async def cmd_pin(self, req: dict[str, Any]) -> dict[str, Any]:
         name = req.get("name")
+        name = "mtdo" if name == "gpio15" else name      # the ESP8266's name for MTDO
         if name not in ("io0", "gpio2", "mtdi", "mtdo"):
-            raise ControlError(f"unknown pin {name!r}; pins: io0, gpio2, mtdi, mtdo")
+            raise ControlError(f"unknown pin {name!r}; pins: io0, gpio2, mtdi, mtdo (gpio15)")
         self.board.drive(name, _level(req.get("level")))
         return self._status()
 

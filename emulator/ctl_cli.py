@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     en = sub.add_parser("en", help="drive EN low/high or release it")
     en.add_argument("level", choices=("low", "high", "release"))
     pin = sub.add_parser("pin", help="drive a strapping pin")
-    pin.add_argument("name", choices=("io0", "gpio2", "mtdi", "mtdo"))
+    pin.add_argument("name", choices=("io0", "gpio2", "mtdi", "mtdo", "gpio15"))
     pin.add_argument("level", choices=("low", "high", "release"))
     pw = sub.add_parser("power", help="switch power on or off")
     pw.add_argument("state", choices=("on", "off", "cycle"))

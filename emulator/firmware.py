@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .app_runner import AppRunner
-from .boot import BootOutcome, ResetCause, RomRevision, RomState, rom_boot
+from .boot import BootOutcome, ResetCause, RomRevision, RomState, Strapping, rom_boot
 from .boot_reasons import ResetReason
+from .chip import ChipIdentity
 from .rom import RomLoader
 from .stub import StubLoader
 
@@ -35,13 +36,24 @@ RESET_CAUSES = {
 
 
 class Firmware:
+    """The ESP32's firmware; `family.ChipFamily` picks a subclass for other chips, which
+    swap the loader classes and override `run` / `run_user_code`."""
+
+    rom_loader_class: type[RomLoader] = RomLoader
+    stub_loader_class: type[StubLoader] = StubLoader
+
     def __init__(self, board: "Board") -> None:
         self.board = board
         self.app = AppRunner(board)
         self.last_boot: BootOutcome | None = None
 
     def rom_revision(self) -> RomRevision:
-        return RomRevision.for_chip_revision(self.board.identity.revision)
+        return RomRevision.for_chip_revision(cast(ChipIdentity, self.board.identity).revision)
+
+    @property
+    def strap(self) -> Strapping:
+        """The ESP32 latch (the board keeps whatever its chip family latches)."""
+        return cast(Strapping, self.board.strap)
 
     def _read_flash(self, offset: int, length: int) -> bytes:
         """The ROM's view of the flash: addresses wrap at the chip size, as on SPI."""
@@ -58,7 +70,7 @@ class Firmware:
     async def run(self, reason: ResetReason) -> None:
         board = self.board
         started = time.monotonic()
-        outcome = rom_boot(self.rom_revision(), RESET_CAUSES[reason], board.strap,
+        outcome = rom_boot(self.rom_revision(), RESET_CAUSES[reason], self.strap,
                            self._read_flash)
         self.last_boot = outcome
         board.faults.on_boot(outcome.state is RomState.DOWNLOAD)
@@ -84,13 +96,13 @@ class Firmware:
 
     async def serve_loader(self) -> None:
         board = self.board
-        loader: RomLoader | StubLoader = RomLoader(board)
+        loader: RomLoader | StubLoader = self.rom_loader_class(board)
         while True:
             transition = await loader.serve()
             if transition.kind == "stub":
                 log.info("%s: stub flasher uploaded, entry %s", board.name, transition.detail)
                 board.set_mode("stub")
-                loader = StubLoader(board)
+                loader = self.stub_loader_class(board)
                 await loader.greet()
             elif transition.kind == "reset":
                 board.schedule_reset(transition.reason or ResetReason.SOFTWARE)
@@ -107,7 +119,7 @@ class Firmware:
         reset): the ROM's image loader runs, then the app."""
         board = self.board
         outcome = rom_boot(self.rom_revision(), ResetCause.SW_CPU_RESET,
-                           board.strap.__class__(), self._read_flash)
+                           Strapping(), self._read_flash)
         if outcome.state is RomState.RUNNING:
             await self.app.run(outcome)
         else:

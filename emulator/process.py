@@ -120,8 +120,15 @@ class EmuRom:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    @property
+    def chip(self) -> str:
+        """The chip this board emulates (its `--chip`), what esptool must be told."""
+        if "--chip" in self.args[:-1]:
+            return self.args[self.args.index("--chip") + 1]
+        return "esp32"
+
     def esptool_cmd(self, *args: str, stub: bool = True) -> list[str]:
-        cmd = [sys.executable, "-m", "esptool", "--chip", "esp32", "--port", self.port]
+        cmd = [sys.executable, "-m", "esptool", "--chip", self.chip, "--port", self.port]
         if "--before" not in args:
             cmd += ["--before", "no-reset"]
         if "--after" not in args:

@@ -7,7 +7,9 @@ Schema (documented for users in scenarios/README.md):
     diagnosis: dead_rx                 # the cause `flasher diagnose` should name
     fix: ...                           # optional: how the scenario is "repaired" in tests
     board:   {chip, revision, mac, flash_size, flash_id, crystal, wiring, boot, power,
-              strapping: {io0, gpio2, mtdi, mtdo}, flash_image, flash_images, app: {...}}
+              strapping: {io0, gpio2, mtdi, mtdo|gpio15}, flash_image, flash_images,
+              bundle, app: {...}}       chip: esp32 | esp8266 (emulated), esp32s2 | esp32c3
+                                        (an ESP32 answering with that chip's magic)
     link:    {dead_rx, dead_tx, swapped, noise, drop, flip, latency_ms, baud_skew, seed}
     faults:  - {when: {after_bytes_written | on_command (+nth) | at | after_bytes_in},
                 do: brown-out | power-loss | program-failure | erase-failure | stuck-busy |
@@ -171,8 +173,10 @@ def _board(ctx: _Ctx, raw: Any) -> BoardSpec:
     if "power" in d:
         kw["power"] = ctx.choice(d["power"], "board.power", ("on", "off")) == "on"
     if "strapping" in d:
-        straps = ctx.mapping(d["strapping"], "board.strapping", ("io0", "gpio2", "mtdi", "mtdo"))
-        kw["strapping"] = {k: LEVELS[ctx.choice(v, f"board.strapping.{k}", tuple(LEVELS))]
+        straps = ctx.mapping(d["strapping"], "board.strapping",
+                             ("io0", "gpio2", "mtdi", "mtdo", "gpio15"))
+        kw["strapping"] = {("mtdo" if k == "gpio15" else k):   # ESP8266 name of MTDO
+                           LEVELS[ctx.choice(v, f"board.strapping.{k}", tuple(LEVELS))]
                            for k, v in straps.items()}
     images = []
     if "flash_image" in d:

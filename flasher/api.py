@@ -56,7 +56,7 @@ class FlashOptions:
         size = KEEP if self.flash_size == DETECT else self.flash_size
         return FlashParams(self.flash_mode, self.flash_freq, size)
 
-    def validate(self, chip: str = "esp32") -> None:
+    def validate(self, chip: str | None = None) -> None:
         try:
             self.offline_header().validate(chip)
         except ValueError as exc:

@@ -140,8 +140,9 @@ def decode(data: bytes, *, with_checksum: bool = False) -> tuple[BootConfig | No
     return cfg, "valid"
 
 
-# The 4 MB Mongoose OS ESP8266 layout. DERIVED from the build arithmetic in boot_cfg.md (values
-# are compile-time -D constants of the rBoot image, FW1_ADDR etc.), not read from a device.
+# The 4 MB Mongoose OS ESP8266 layout: the compile-time -D constants of the rBoot image (FW1_ADDR
+# etc.), verified in cesanta/mongoose-os platforms/esp8266/Makefile.build (4 MB-or-larger branch,
+# BOOTLOADER_FLAGS; docs/esp8266.md section 4). emulator/rboot.py has the 1 MB and 2 MB ones.
 @dataclass(frozen=True)
 class RbootLayout:
     """The -D constants of an rBoot build: slot addresses and sizes (two slots)."""
@@ -162,7 +163,7 @@ def default_config(flash_size: int = 4 * 1024 * 1024, *, roms: tuple[int, int] |
                    fs_size: int | None = None) -> BootConfig:
     """The config rBoot writes on first boot (two slots), for a known flash size or a layout.
 
-    Only the 4 MB layout is built in (derived, see LAYOUT_4MB); for other sizes pass all four
+    Only the 4 MB layout is built in (see LAYOUT_4MB); for other sizes pass all four
     layout values explicitly, else ValueError.
     """
     base = KNOWN_LAYOUTS.get(flash_size)

@@ -25,7 +25,7 @@ from esptool.reset import ClassicReset
 from esptool.util import FatalError
 
 from emulator.capture import Capture
-from flasher.diagnosis import DOWNLOAD_TEXT, Diagnosis, Findings, classify
+from flasher.diagnosis import DOWNLOAD_TEXT, Diagnosis, Findings, classify, looks_like_text
 from flasher.esptool_log import quiet_esptool
 from flasher.ports import open_port
 from flasher.recorder import RecordingPort
@@ -52,6 +52,7 @@ class ProbeOptions:
     reads: int = 32                    # register reads to judge the line once synced
     ask_user: Callable[[str], None] | None = None   # prompt a person to press EN
     user_wait_s: float = 8.0
+    expected_chip: str = "ESP32"       # esptool CHIP_NAME the board should have (ESP8266)
 
 
 def can_drive_lines(ser: object, port: str) -> bool:
@@ -139,7 +140,8 @@ def probe(port_name: str, options: ProbeOptions = ProbeOptions()) -> tuple[Findi
     """Run the probe on a port; raises PortError if it cannot be opened."""
     ser = open_port(port_name, ROM_BAUD)
     port = RecordingPort(ser, tolerance_s=CAPTURE_TOLERANCE_S)
-    f = Findings(port_name, can_reset=options.reset and can_drive_lines(ser, port_name))
+    f = Findings(port_name, can_reset=options.reset and can_drive_lines(ser, port_name),
+                 expected_chip=options.expected_chip)
     try:
         with quiet_esptool():
             for baud in options.bauds:
@@ -159,7 +161,9 @@ def probe(port_name: str, options: ProbeOptions = ProbeOptions()) -> tuple[Findi
                 mark = len(port.capture.events)
                 _listen_until(port, options.user_wait_s)
                 f.user_reset_seen = _received_since(port, mark)
-                if DOWNLOAD_TEXT in f.user_reset_seen:
+                # an ESP8266 (or a 26 MHz ESP32) banner is unreadable at 115200: try anyway
+                if DOWNLOAD_TEXT in f.user_reset_seen or (
+                        f.user_reset_seen and not looks_like_text(f.user_reset_seen)):
                     esp = _sync(port, f, "no-reset", options.sync_attempts)
             if esp is not None:
                 _judge_link(esp, f, options)

@@ -71,6 +71,7 @@ class Findings:
     fast_baud: int | None = None
     fast_baud_ok: bool | None = None            # None: not tried
     user_reset_seen: bytes | None = None        # bytes after asking a person to press EN
+    expected_chip: str = "ESP32"                # esptool CHIP_NAME the firmware is for
 
     def all_text(self) -> bytes:
         parts = [*self.listened.values(), self.after_reset or b"", self.sync_bytes,
@@ -125,6 +126,34 @@ def last_boot_mode(data: bytes) -> int | None:
     return int(modes[-1][2], 16) if modes else None
 
 
+def last_esp8266_mode(data: bytes) -> tuple[int, int] | None:
+    """(boot device, second number) of the last ESP8266 banner (`boot mode:(3,6)`): 1 is
+    UART download, 3 is flash boot (emulator/esp8266_boot.py, docs/esp8266.md)."""
+    modes = ESP8266_BANNER.findall(data)
+    return (int(modes[-1][1]), int(modes[-1][2])) if modes else None
+
+
+def _classify_esp8266(f: Findings, text: bytes, evidence: list[str]) -> Diagnosis | None:
+    """Not synced, and the only banner is an ESP8266's (printed at 74880 baud)."""
+    mode = last_esp8266_mode(text)
+    if mode is None or last_boot_mode(text) is not None:
+        return None
+    ev = (*evidence, f"ESP8266 ROM banner seen: boot mode:({mode[0]},{mode[1]})")
+    if mode[0] == 1:
+        return Diagnosis(Cause.DEAD_RX, f"the ESP8266 is in download mode (its banner says "
+                         f"boot mode:({mode[0]},{mode[1]})) but never hears the host: the "
+                         "board's RX line (adapter TX -> chip RXD/GPIO3) is broken",
+                         "check the wire and solder joint from the adapter's TX to GPIO3 "
+                         "(RXD), any series resistor or level shifter; try another adapter",
+                         None, (*ev, "no reply to SYNC"))
+    if mode[0] == 3 and any(e in text for e in ROM_BOOT_ERRORS):
+        return Diagnosis(Cause.BOOT_LOOP, f"the ESP8266 boots from flash (boot mode:"
+                         f"({mode[0]},{mode[1]})) and stops: the flash holds no valid image at "
+                         "0x0; it is not in download mode", FIX_DOWNLOAD, None,
+                         (*ev, "ROM boot error (ets_main.c / csum err)"))
+    return None
+
+
 def _readable_baud(f: Findings) -> int | None:
     """The first baud at which the passive listen decoded as text."""
     for baud, data in f.listened.items():
@@ -141,6 +170,9 @@ def classify(f: Findings) -> Diagnosis:
         evidence.append(f"ROM banner seen: boot:{mode:#x}")
     if f.synced:
         return _classify_synced(f, mode, evidence)
+    esp8266 = _classify_esp8266(f, text, evidence)
+    if esp8266 is not None:
+        return esp8266
     heard_download = DOWNLOAD_TEXT in text or (mode is not None and not mode & 0x18)
     if SYNC_REPLY in f.sync_bytes:
         return Diagnosis(Cause.NOISY_LINE, "the loader answers, but its replies arrive "
@@ -187,10 +219,11 @@ def classify(f: Findings) -> Diagnosis:
 
 def _classify_synced(f: Findings, mode: int | None, evidence: list[str]) -> Diagnosis:
     ev = [*evidence, f"loader answered SYNC at {f.sync_baud}"]
-    if f.chip_name and f.chip_name != "ESP32":
+    want = f.expected_chip
+    if f.chip_name and f.chip_name != want:
         return Diagnosis(Cause.WRONG_CHIP, f"a ROM loader answered, but the chip is an "
-                         f"{f.chip_name}, not an ESP32", "use firmware built for that chip, "
-                         "or connect the ESP32 board", mode, tuple(ev))
+                         f"{f.chip_name}, not an {want}", "use firmware built for that chip, "
+                         f"or connect the {want} board", mode, tuple(ev))
     junk = stray_bytes(f.sync_bytes)
     if f.reads_failed or len(junk) >= 16:
         what = (f"{f.reads_failed} of {f.reads_ok + f.reads_failed} register reads failed"
@@ -220,11 +253,12 @@ def _classify_synced(f: Findings, mode: int | None, evidence: list[str]) -> Diag
                          "board's own text is unreadable at 115200 and 74880: its UART clock "
                          f"is off{detail}", "flash at 115200 (--baud 115200); check the "
                          "crystal and its load capacitors", mode, tuple(ev))
-    if f.crystal_mhz == 26 or (74880 in heard and looks_like_text(heard[74880])
-                               and not looks_like_text(heard.get(115200, b""))):
+    if want != "ESP8266" and (     # every ESP8266 has a 26 MHz crystal: nothing to say
+            f.crystal_mhz == 26 or (74880 in heard and looks_like_text(heard[74880])
+                                    and not looks_like_text(heard.get(115200, b"")))):
         return Diagnosis(Cause.CRYSTAL_26MHZ, "the loader answers; the ROM log is at 74880 "
                          "baud: the board has a 26 MHz crystal (flashing works as usual)",
                          "nothing to fix; read its boot log with a terminal at 74880",
                          mode, tuple(ev))
-    return Diagnosis(Cause.OK, "the ESP32 ROM loader answered: the board is in download mode "
+    return Diagnosis(Cause.OK, f"the {want} ROM loader answered: the board is in download mode "
                      "and the wiring works", "nothing to fix: flash away", mode, tuple(ev))

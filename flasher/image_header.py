@@ -83,16 +83,19 @@ class FlashParams:
     def all_keep(self) -> bool:
         return (self.mode, self.freq, self.size) == (KEEP, KEEP, KEEP)
 
-    def validate(self, chip: str = "esp32") -> None:
-        """ValueError naming the bad option and the allowed values."""
+    def validate(self, chip: str | None = None) -> None:
+        """ValueError naming the bad option and the allowed values. `chip` None (before the
+        bundle is read): a name valid for any supported chip passes; the plan re-checks it
+        against the bundle's chip (e.g. "512KB" exists for the ESP8266 only)."""
+        chips = [chip] if chip is not None else list(_ROMS)
+        freqs = {name: 0 for c in chips for name in flash_freqs(c)}
+        sizes = {name: 0 for c in chips for name in flash_sizes(c)}
         if self.mode != KEEP and self.mode not in FLASH_MODES:
             raise ValueError(f"flash mode {self.mode!r}: use keep, {', '.join(FLASH_MODES)}")
-        if self.freq != KEEP and self.freq not in flash_freqs(chip):
-            raise ValueError(f"flash frequency {self.freq!r}: use keep, "
-                             f"{', '.join(flash_freqs(chip))}")
-        if self.size != KEEP and self.size not in flash_sizes(chip):
-            raise ValueError(f"flash size {self.size!r}: use keep, "
-                             f"{', '.join(flash_sizes(chip))}")
+        if self.freq != KEEP and self.freq not in freqs:
+            raise ValueError(f"flash frequency {self.freq!r}: use keep, {', '.join(freqs)}")
+        if self.size != KEEP and self.size not in sizes:
+            raise ValueError(f"flash size {self.size!r}: use keep, {', '.join(sizes)}")
 
     def to_dict(self) -> dict[str, str]:
         return {"mode": self.mode, "freq": self.freq, "size": self.size}

@@ -18,6 +18,12 @@ Checks (PlanError, one line, hex addresses): 4 KB aligned start (mos sanityCheck
 it; the erase unit is a 4 KB sector), overlaps, end beyond the flash size, unknown partition,
 data larger than its partition, missing src file. `flash: false` parts are skipped with a reason
 (note: mos's ESP Flash() iterates all parts and ignores `flash`; we honour it).
+
+ESP8266 (mos cli/flash/esp/flasher/flash.go): the boot image (rBoot) is at 0x0; a part of type
+`sys_params` (pre-SDK-3.0 builds) is moved to the last 16 KB of the real flash once the flash
+size is known (`adjustSysParamsLocation`); unless the bundle has a `sys_params3` part (SDK 3.0+
+places them itself), nothing else may reach into that area (`sanityCheckImages`). `addr1` (the
+second OTA slot) is not written by flashing, as in mos.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from flasher import esp8266_rules
 from flasher.bundle import Bundle
 from flasher.errors import BundleError, DeviceMismatchError, PlanError
 from flasher.image_header import FlashParams, HeaderPatch, patch_image_header
@@ -51,10 +58,9 @@ class PlatformInfo:
     boot_offset: int     # where the boot image (header patched) lives
 
 
-PLATFORMS = {"esp32": PlatformInfo("esp32", "esp32", 0x1000)}
-# Known but not yet supported; adding ESP8266 = a PlatformInfo("esp8266", "esp8266", 0x0) entry
-# plus its sys_params rule (mos flash.go adjustSysParamsLocation).
-NOT_SUPPORTED = {"esp8266": "ESP8266 bundles are not supported yet"}
+PLATFORMS = {"esp32": PlatformInfo("esp32", "esp32", 0x1000),
+             "esp8266": PlatformInfo("esp8266", "esp8266", 0x0)}
+NOT_SUPPORTED: dict[str, str] = {}   # known platforms we refuse, with the reason
 
 
 def platform_info(platform: str | None) -> PlatformInfo:
@@ -293,6 +299,8 @@ class _Builder:
                 raise PlanError(f"part {part.name!r} ({size:#x} bytes at {address:#x}, "
                                 f"{_fmt_range(address, address + size)}) does not fit in "
                                 f"partition {ptn.label} ({_fmt_range(ptn.offset, ptn.end)})")
+        if self.platform.platform == "esp8266":
+            esp8266_rules.apply_part_rules(part, reg, self.options.flash_size, self.warnings)
         if part.type == "boot_cfg" or part.name == "boot_cfg":
             reg.explain = BOOT_CFG_EXPLAIN.format(n=size, fill=part.fill if part.is_fill else 0)
             if not part.is_fill:
@@ -345,6 +353,8 @@ def build_plan(bundle: Bundle, options: PlanOptions | None = None) -> Plan:
     builder = _Builder(bundle, options)
     regions = [r for r in (builder.region(p) for p in bundle.manifest.parts) if r is not None]
     check_regions(regions, options.flash_size)
+    if builder.platform.platform == "esp8266":
+        esp8266_rules.check_sys_params_area(regions, options.flash_size)
     regions.sort(key=lambda r: r.address)
     if options.flash_size is not None and builder.table is not None:
         for ptn in builder.table.partitions:

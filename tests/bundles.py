@@ -18,7 +18,8 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from esptool.bin_image import ELFSection, ESP32FirmwareImage
+from esptool.bin_image import (ELFSection, ESP32FirmwareImage, ESP8266ROMFirmwareImage,
+                               ESP8266V2FirmwareImage)
 
 from flasher.partitions import Partition, PartitionTable, subtype_value, type_value
 
@@ -210,6 +211,75 @@ def user_story(seed: int = 4) -> BundleBuilder:
 
 
 ERAS = {"2017": era_2017, "2018": era_2018, "2022": era_2022, "story": user_story}
+
+
+# ---- ESP8266 (Mongoose OS with rBoot) ---------------------------------------------------------
+
+# cesanta/mongoose-os platforms/esp8266/Makefile.build, 4 MB layout (FLASH_SIZE default).
+ESP8266_4MB = {"boot_cfg": 0x7000, "fw": (0x100000, 0x200000), "fs": (0x8000, 0x300000),
+               "fs_size": 0x40000, "rf_cal_data": 0x3FB000, "sys_params": 0x3FC000}
+
+
+def esp8266_rboot_image(seed: int = 0) -> bytes:
+    """An rBoot-shaped V1 image (magic 0xE9): IRAM code + DRAM data, like rboot.bin.
+
+    Saved with esptool's own ESP8266ROMFirmwareImage, so the ROM model's checksum rules are
+    esptool's. Sizes are those of a real rBoot (`load 0x40100000, len 1396` in logs)."""
+    rng = random.Random(seed)
+    image = ESP8266ROMFirmwareImage()
+    image.flash_mode, image.flash_size_freq = 0x02, 0x40      # dio, 4MB/40m as mos patches
+    image.entrypoint = 0x40100004
+    image.segments = [ELFSection(b".text", 0x40100000, rng.randbytes(1396), 0),
+                      ELFSection(b".data", 0x3FFE8000, rng.randbytes(776), 0)]
+    saved = image.save(None)
+    assert saved is not None and saved[1] is not None
+    return saved[1]
+
+
+def esp8266_app_image(seed: int = 0, *, irom: int = 48 * 1024) -> bytes:
+    """A Mongoose OS-shaped V2 app image (0xEA 0x04 header, irom0 part first, then a V1
+    header with IRAM/DRAM segments, checksum, CRC-32): what rBoot's check_image() walks."""
+    rng = random.Random(seed)
+    image = ESP8266V2FirmwareImage()
+    image.flash_mode, image.flash_size_freq = 0x02, 0x40
+    image.entrypoint = 0x40100100
+    image.segments = [ELFSection(b".irom0.text", 0x40201010, rng.randbytes(irom), 0),
+                      ELFSection(b".text", 0x40100000, rng.randbytes(4 * rng.randint(800, 1200)), 0),
+                      ELFSection(b".data", 0x3FFE8000, rng.randbytes(4 * rng.randint(100, 300)), 0),
+                      ELFSection(b".rodata", 0x3FFE8800, rng.randbytes(4 * rng.randint(100, 300)), 0)]
+    data = image.save(None)
+    assert data is not None
+    return data
+
+
+def esp8266_init_data(seed: int = 0) -> bytes:
+    """Stand-in for the SDK's esp_init_data_default_v08.bin (128 bytes, first byte 5)."""
+    return b"\x05" + random.Random(seed).randbytes(127)
+
+
+def esp8266_bundle(seed: int = 8, *, version: str = "1.0.0",
+                   sys_params_type: str = "sys_params3", sys_params_addr: int | None = None,
+                   layout: dict[str, Any] | None = None) -> BundleBuilder:
+    """A Mongoose OS ESP8266 fw.zip: the parts of Makefile.build's FW_PARTS (boot = rBoot at
+    0, boot_cfg fill, fw with addr1, fs with addr1 and fs_size, rf_cal_data fill,
+    sys_params). `sys_params_type` "sys_params" imitates pre-SDK-3.0 builds, whose part mos
+    moves to the real flash end."""
+    lay = layout or ESP8266_4MB
+    rng = random.Random(seed)
+    b = BundleBuilder(name="demo8266", platform="esp8266", version=version,
+                      folder=f"demo8266-esp8266-{version}",
+                      build_id=f"20190515-201437/{version}-g0000000-master")
+    b.add_part("boot", data=esp8266_rboot_image(seed), src="rboot.bin", addr=0, update=False)
+    b.add_part("boot_cfg", addr=lay["boot_cfg"], size=0x1000, fill=0xFF)
+    b.add_part("fw", data=esp8266_app_image(seed + 1), src="demo8266.bin",
+               addr=lay["fw"][0], addr1=lay["fw"][1])
+    b.add_part("fs", data=rng.randbytes(64 * 1024), src="fs.img", type="fs",
+               addr=lay["fs"][0], addr1=lay["fs"][1], fs_size=lay["fs_size"])
+    b.add_part("rf_cal_data", addr=lay["rf_cal_data"], size=0x1000, fill=0xFF)
+    b.add_part("sys_params", data=esp8266_init_data(seed), src="esp_init_data_default_v08.bin",
+               type=sys_params_type,
+               addr=lay["sys_params"] if sys_params_addr is None else sys_params_addr)
+    return b
 
 
 # ---- broken bundles --------------------------------------------------------------------------

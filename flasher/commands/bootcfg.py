@@ -72,7 +72,7 @@ def decode_report(data: bytes, where: str, addr: int, checksum: bool) -> dict[st
         out["first_boot_default_4mb"] = default.to_dict()
         out["lines"] += ["  On first boot rBoot fills this sector with its build-time defaults "
                          "(not taken from the manifest); for a 4 MB Mongoose OS ESP8266 "
-                         "build (derived):"]
+                         "build:"]
         out["lines"] += ["  " + line for line in bootcfg.render(default, address=addr)]
     return out
 

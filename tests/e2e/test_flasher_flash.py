@@ -136,7 +136,7 @@ def test_bad_bundles_never_open_the_port(emu_rom, tmp_path):
         "slip.zip": bundles.zip_slip(),
         "bomb.zip": bundles.lie_about_size(bundles.bomb(1 << 20), "boot.bin", 100),
         "overlap.zip": bundles._overlap().build(),
-        "esp8266.zip": replace(bundles.era_2017(), platform="esp8266").build(),
+        "cc3200.zip": replace(bundles.era_2017(), platform="cc3200").build(),
         "missing.zip": bundles._missing_file().build(),
     }
     marker = "GET_SECURITY_INFO"            # logged by emu-rom when esptool connects
@@ -146,8 +146,9 @@ def test_bad_bundles_never_open_the_port(emu_rom, tmp_path):
         assert result.returncode == 2, (name, result.stderr)
         assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
         assert "Traceback" not in result.stderr
-        if name == "esp8266.zip":
-            assert result.stderr == "error: ESP8266 bundles are not supported yet\n"
+        if name == "cc3200.zip":
+            assert result.stderr == ("error: bundle platform 'cc3200' is not supported "
+                                     "(supported: esp32, esp8266)\n")
     assert marker not in emu_rom.log_text()
     good = zip_of(tmp_path, bundles.era_2017())                 # the control: it does connect
     assert flasher("verify", str(good), "--port", emu_rom.port, *QUIET).returncode == 5

@@ -75,8 +75,8 @@ def test_flash_writes_the_plan_and_resets(board, tmp_path):
     (lambda: bundles.bad_json_bundle(), "not valid JSON"),
     (lambda: bundles.zip_slip(), "unsafe path component"),
     (lambda: bundles._overlap().build(), "overlap"),
-    (lambda: replace(bundles.era_2017(), platform="esp8266").build(),
-     "ESP8266 bundles are not supported yet"),
+    (lambda: replace(bundles.era_2017(), platform="cc3200").build(),
+     "bundle platform 'cc3200' is not supported"),
 ])
 def test_bad_bundles_never_open_the_port(board, tmp_path, make, fragment):
     path = tmp_path / "bad.zip"

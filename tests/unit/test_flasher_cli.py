@@ -64,10 +64,11 @@ def test_bad_bundle_one_line_exit_2_port_untouched(capsys, tmp_path, command, ba
     assert not (tmp_path / "out").exists()
 
 
-def test_esp8266_refused_in_one_line(capsys, tmp_path):
-    path = zip_file(tmp_path, replace(bundles.era_2017(), platform="esp8266"))
+def test_unsupported_platform_refused_in_one_line(capsys, tmp_path):
+    path = zip_file(tmp_path, replace(bundles.era_2017(), platform="cc3200"))
     code, _, err = run(capsys, "flash", path, "--port", "/dev/no-such-port")
-    assert code == 2 and err == "error: ESP8266 bundles are not supported yet\n"
+    assert code == 2 and err == ("error: bundle platform 'cc3200' is not supported "
+                                 "(supported: esp32, esp8266)\n")
 
 
 def test_missing_port_after_good_bundle_is_port_error(capsys, tmp_path):

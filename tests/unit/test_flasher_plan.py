@@ -277,20 +277,11 @@ def test_partition_beyond_flash_warns():
 
 # ---- platform, chip, encryption --------------------------------------------------------------
 
-def test_esp8266_not_supported_yet():
-    b = B.era_2017()
-    b.platform = "esp8266"
-    with pytest.raises(BundleError) as err:
-        plan_of(b)
-    assert str(err.value) == "ESP8266 bundles are not supported yet"
-    assert not isinstance(err.value, PlanError)
-
-
 @pytest.mark.parametrize("platform", ["cc3200", "", "stm32"])
 def test_unknown_platform(platform):
     b = B.era_2017()
     b.platform = platform
-    with pytest.raises(BundleError, match="is not supported \\(supported: esp32\\)"):
+    with pytest.raises(BundleError, match="is not supported \\(supported: esp32, esp8266\\)"):
         plan_of(b)
 
 
