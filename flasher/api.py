@@ -21,7 +21,7 @@ from esptool.util import flash_size_bytes
 from flasher.bundle import Bundle
 from flasher.connect import ConnectOptions
 from flasher.device import Device, DeviceInfo
-from flasher.errors import DeviceMismatchError, UsageError, WriteError
+from flasher.errors import ConnectError, DeviceMismatchError, UsageError, WriteError
 from flasher.image_header import KEEP, FlashParams, size_name
 from flasher.plan import Plan, PlanOptions, build_plan, check_chip, check_encryption, check_fits
 from flasher.ports import resolve_port
@@ -132,7 +132,12 @@ def _planned_device(bundle_path: str | Path, port: str | None, options: FlashOpt
     with open_plan(bundle_path, pre) as (bundle, plan):
         port = resolve_port(port)
         connect = replace(options.connect, expect=lambda chip: check_chip(plan, chip))
-        with Device.open(port, connect) as dev:
+        try:
+            dev = Device.open(port, connect)
+        except ConnectError as exc:
+            exc.expected_chip = plan.chip.upper()       # for the diagnosis that may follow
+            raise
+        with dev:
             device_plan, notes = plan_for_device(bundle, plan, options, dev.info)
             yield dev, device_plan, notes
 

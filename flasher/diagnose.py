@@ -17,7 +17,7 @@ import logging
 import termios
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from esptool.cmds import detect_chip
@@ -39,7 +39,7 @@ ROM_BAUD = 115200
 ROM_LOG_BAUD_26MHZ = 74880
 MAGIC_REG = 0x40001000
 POLL_S = 0.005
-CAPTURE_TOLERANCE_S = 0.05         # what a replay must match: poll period + scheduling
+CAPTURE_TOLERANCE_S = 0.1          # a replay must match: 5 ms polls + scheduling on a busy host
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,13 @@ def probe(port_name: str, options: ProbeOptions = ProbeOptions()) -> tuple[Findi
             for baud in options.bauds:
                 port.baudrate = baud
                 f.listened[baud] = _listen(port, options.listen_s)
+            heard_elsewhere = any(d for b, d in f.listened.items() if b != ROM_BAUD)
+            if (heard_elsewhere and not f.listened.get(ROM_BAUD)
+                    and not any(looks_like_text(d) for d in f.listened.values())):
+                # Something talks, but not while we listened at 115200 (a 1 s heartbeat):
+                # listen there again before concluding it speaks another baud.
+                port.baudrate = ROM_BAUD
+                f.listened[ROM_BAUD] = _listen(port, options.listen_s * 2)
             esp = _sync(port, f, "no-reset", options.sync_attempts)
             if esp is None and f.can_reset:
                 mark = len(port.capture.events)
@@ -203,8 +210,7 @@ def explain_connect_failure(exc: "ConnectError", port: str, before: str) -> "Con
 
     if not exc.initial or exc.diagnosis is not None:
         return exc
-    options = QUICK if before != "no-reset" else ProbeOptions(
-        listen_s=1.0, bauds=(ROM_BAUD,), sync_attempts=1, fast_baud=None, reads=4, reset=False)
+    options = replace(QUICK, reset=before != "no-reset", expected_chip=exc.expected_chip)
     try:
         diagnosis, _, _ = diagnose(port, options)
     except (PortError, OSError) as probe_error:

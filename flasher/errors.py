@@ -71,6 +71,7 @@ class ConnectError(FlasherError):
         self.last_error = last_error
         self.initial = initial          # the very first sync failed (nothing was touched)
         self.diagnosis = diagnosis      # flasher.diagnosis.Diagnosis, once one was made
+        self.expected_chip = "ESP32"    # esptool's CHIP_NAME of the chip the bundle is for
 
 
 class WriteError(FlasherError):
