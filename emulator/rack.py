@@ -148,10 +148,15 @@ def build_rack(args: argparse.Namespace, profile: TimingProfile | None) -> list[
     rack: list[RackBoard] = []
     for k in range(args.boards):
         scenario = scenario_for(k)
-        if scenario is not None and scenario.transport == "rfc2217":
-            log.warning("board%d: scenario %s is meant for RFC 2217; on a PTY it has no "
-                        "DTR/RTS lines", k, scenario.name)
         board_args = argparse.Namespace(**vars(args))
+        if scenario is not None and scenario.transport == "rfc2217":
+            # Its DevKitC reset circuit would put the chip in download mode for the flasher;
+            # a PTY has no DTR/RTS, so the board starts there (unless --boot says otherwise).
+            if board_args.boot is None:
+                board_args.boot = "download"
+            log.warning("board%d: scenario %s is meant for RFC 2217; on a PTY it has no "
+                        "DTR/RTS lines and starts in %s mode", k, scenario.name,
+                        board_args.boot)
         board_args.mac = board_mac(base, k)
         board_args.flash_file = str(flash_dir / f"board{k}.flash")
         board_args.rfc2217 = None

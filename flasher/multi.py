@@ -212,7 +212,8 @@ class BoardProgress:
 
     def stop(self) -> None:                   # never raises: it runs in `finally` blocks
         self._done_before = self.run.bytes_done
-        self.run.phase = "checking"
+        if not self.token.event.is_set():     # keep "writing app" as where it stopped
+            self.run.phase = "checking"
 
     def _set(self, done: int) -> None:
         run = self.run

@@ -21,8 +21,8 @@ from flasher.api import FlashResult, open_plan
 from flasher.commands.common import flash_options
 from flasher.errors import ExitCode, FlasherError, UsageError
 from flasher.multi import FAILED, INTERRUPTED, OK, Batch, BoardRun, expand_ports
-from flasher.multi_view import (BoardLines, common_notes, counts, json_doc, summary_line,
-                                summary_table)
+from flasher.multi_view import (BoardLines, common_notes, json_doc, print_summary_table,
+                                summary_line)
 from flasher.plan import PlanOptions
 from flasher.production_log import BoardRecord, ProductionLog, utc_now
 from flasher.ui import UI
@@ -106,7 +106,7 @@ def run_multi(args: argparse.Namespace, ui: UI) -> int:
 def _stop(batch: Batch, ui: UI) -> None:
     """Ctrl-C: every board stops at its next block; wait for the threads (a second Ctrl-C
     stops waiting: boards still running are reported as interrupted)."""
-    busy = sum(1 for r in batch.runs if r.result is None)
+    busy = sum(1 for r in batch.runs if r.result is None and r.started is not None)
     ui.err.print(f"[yellow]interrupted:[/yellow] stopping {busy} board"
                  f"{'s' if busy != 1 else ''}...", soft_wrap=True)
     batch.cancel()
@@ -128,7 +128,7 @@ def _report(batch: Batch, ui: UI, plan_info: dict[str, Any], interrupted: bool) 
         ui.emit_json(json_doc(runs, plan_info, interrupted, seconds, code))
     else:
         ui.print()
-        ui.table(summary_table(runs))
+        print_summary_table(ui, runs)
         ui.print(summary_line(runs, interrupted, seconds))
         shared, own = common_notes(runs)
         for note in shared:

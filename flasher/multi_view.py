@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
@@ -130,6 +132,20 @@ def summary_table(runs: list[BoardRun]) -> Table:
                       f"{run.seconds:.1f} s" if run.started is not None else "-",
                       _detail(run))
     return table
+
+
+def print_summary_table(ui: UI, runs: list[BoardRun]) -> None:
+    """On a terminal the table folds to fit; into a pipe or a file (a production line's log)
+    every board stays on one line, however long its port's path."""
+    table = summary_table(runs)
+    if ui.json_mode:
+        return
+    if ui.stdout.isatty():
+        ui.table(table)
+        return
+    width = Measurement.get(ui.out, ui.out.options.update_width(1000), table).maximum
+    wide = Console(file=ui.stdout, width=max(width, ui.out.width), highlight=False)
+    wide.print(table)
 
 
 def counts(runs: list[BoardRun]) -> dict[str, int]:
