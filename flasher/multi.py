@@ -31,6 +31,7 @@ import re
 import stat
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -229,7 +230,8 @@ Finished = Callable[[BoardRun], None]
 
 
 class Batch:
-    """N boards, at most `max_parallel` at a time, each on its own thread."""
+    """N boards, at most `max_parallel` at a time: that many worker threads take the boards
+    in port order, one board at a time each."""
 
     def __init__(self, bundle: str | Path, ports: list[str], options: api.FlashOptions,
                  max_parallel: int | None = None, on_finished: Finished | None = None) -> None:
@@ -238,16 +240,17 @@ class Batch:
         self.runs = [BoardRun(k, port) for k, port in enumerate(ports)]
         self.cancelled = threading.Event()
         self.tokens = [CancelToken(self.cancelled) for _ in self.runs]
-        self._slots = threading.Semaphore(max_parallel or len(ports))
+        self.workers = min(max_parallel or len(ports), len(ports))
+        self._queue = deque(zip(self.runs, self.tokens))      # boards start in port order
+        self._queue_lock = threading.Lock()
         self._on_finished = on_finished
         self._threads: list[threading.Thread] = []
         self._changed = threading.Event()
         self.started = time.monotonic()
 
     def start(self) -> None:
-        for run, token in zip(self.runs, self.tokens):
-            thread = threading.Thread(target=self._work, args=(run, token), daemon=True,
-                                      name=f"board-{run.index}")
+        for k in range(self.workers):
+            thread = threading.Thread(target=self._worker, daemon=True, name=f"flasher-{k}")
             self._threads.append(thread)
             thread.start()
 
@@ -272,19 +275,18 @@ class Batch:
         return self.done()
 
     # ---- one worker ----------------------------------------------------------------------------
-    def _acquire_slot(self) -> bool:
-        while not self._slots.acquire(timeout=0.1):
+    def _worker(self) -> None:
+        while True:
+            with self._queue_lock:
+                if not self._queue:
+                    return
+                run, token = self._queue.popleft()
             if self.cancelled.is_set():
-                return False
-        if self.cancelled.is_set():
-            self._slots.release()
-            return False
-        return True
+                self._end(run, NOT_STARTED)
+            else:
+                self._work(run, token)
 
     def _work(self, run: BoardRun, token: CancelToken) -> None:
-        if not self._acquire_slot():
-            self._end(run, NOT_STARTED)
-            return
         try:
             run.started = time.monotonic()
             run.phase = "connecting"
@@ -302,8 +304,6 @@ class Batch:
                 run.error = f"internal error: {type(exc).__name__}: {exc}"
                 run.exit_code = int(ExitCode.INTERNAL)
                 self._end(run, FAILED)
-        finally:
-            self._slots.release()
 
     def _flash(self, run: BoardRun, token: CancelToken) -> None:
         connect = replace(self.options.connect, on_open=token.watch)

@@ -151,7 +151,7 @@ def test_ctrl_c_stops_every_board_and_says_which_were_complete(tmp_path, short_d
         assert "interrupted" in rows[rack.boards[1].port]
         # board2 took board0's slot, or was about to: either way it is reported
         assert re.search(r"\binterrupted\b|not started", rows[rack.boards[2].port])
-        assert "not started" in rows[rack.boards[3].port]
+        assert "not started" in rows[rack.boards[3].port], summary
         assert re.search(rf"1/4 boards complete \({re.escape(rack.boards[0].port)}\), "
                          r"(2 interrupted, 1 not started|1 interrupted, 2 not started)", summary)
         # cleanly: the ports are free and the boards answer; the next run finishes the job
