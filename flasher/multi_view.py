@@ -49,6 +49,11 @@ def _cause(run: BoardRun) -> str:
     return run.error or ""
 
 
+def _label(port: str, limit: int = 28) -> str:
+    """A long port path keeps its distinguishing end (…/rack/board5), not its start."""
+    return port if len(port) <= limit else "…" + port[-(limit - 1):]
+
+
 def live_table(runs: list[BoardRun]) -> Table:
     table = Table(box=None, show_header=False, pad_edge=False, expand=False)
     for name, justify in (("port", "left"), ("mac", "left"), ("phase", "left"),
@@ -56,7 +61,7 @@ def live_table(runs: list[BoardRun]) -> Table:
         table.add_column(name, justify=justify, no_wrap=True,  # type: ignore[arg-type]
                          max_width=50 if name == "phase" else None)
     for run in runs:
-        table.add_row(escape(run.port), run.mac or "", _phase(run),
+        table.add_row(escape(_label(run.port)), run.mac or "", _phase(run),
                       ProgressBar(total=1.0, completed=run.fraction, width=20),
                       f"{run.fraction * 100:3.0f}%",
                       f"{run.seconds:5.1f} s" if run.started is not None else "")

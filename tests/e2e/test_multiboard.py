@@ -94,6 +94,13 @@ def test_a_dead_board_fails_alone_with_its_diagnosis(emu_rack_factory, tmp_path)
     assert rack.boards[5].read_flash_file() == b"\xff" * 4 * MB
 
 
+def terminal_env() -> dict[str, str]:
+    """pytest-xdist workers export COLUMNS=80/LINES=24, which rich prefers to the size of
+    the terminal it runs in: drop them so the child sees the pty's 160 columns."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    return dict(env, TERM="xterm")
+
+
 def _read_until(proc, output: list[str], pattern: re.Pattern[str], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -129,7 +136,7 @@ def test_ctrl_c_stops_every_board_and_says_which_were_complete(tmp_path, short_d
                 "--baud", "460800", "--max-parallel", "2"]
         proc = ptyprocess.PtyProcessUnicode.spawn([sys.executable, "-m", "flasher", *args],
                                                   cwd=str(ROOT), dimensions=(40, 160),
-                                                  env=dict(os.environ, TERM="xterm"))
+                                                  env=terminal_env())
         output: list[str] = []
         board0_ok = re.compile(r"board0\s+\S+\s+ok\b")
         assert _read_until(proc, output, board0_ok, 60), "".join(output)[-3000:]
