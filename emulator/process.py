@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .control import request
 
@@ -169,14 +170,15 @@ class RackBoard:
         self.flash_file = rack.dir / f"{self.name}.flash"
         self.ctl_path = rack.dir / f"{self.name}.ctl"
 
-    def ctl(self, cmd: str, **fields: object) -> dict:
+    def ctl(self, cmd: str, **fields: object) -> dict[str, Any]:
         reply = request(str(self.ctl_path), {"cmd": cmd, **fields})
         if not reply.get("ok"):
             raise RuntimeError(f"emu-rom ctl {cmd} ({self.name}): {reply.get('error')}")
         return reply
 
-    def status(self) -> dict:
-        return self.ctl("status")["status"]
+    def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = self.ctl("status")["status"]
+        return status
 
     def read_flash_file(self, addr: int = 0, size: int | None = None) -> bytes:
         """Bytes of the persisted flash (stop the rack first for a consistent view)."""

@@ -246,6 +246,7 @@ class Batch:
         self._on_finished = on_finished
         self._threads: list[threading.Thread] = []
         self._changed = threading.Event()
+        self._end_lock = threading.Lock()
         self.started = time.monotonic()
 
     def start(self) -> None:
@@ -341,10 +342,20 @@ class Batch:
         run.diagnosis = getattr(exc, "diagnosis", None)
         self._end(run, FAILED)
 
+    def abandon(self) -> None:
+        """After `cancel()` and a join that timed out (or a second Ctrl-C): give every board
+        without a result one now — not_started or interrupted — so each is reported and
+        logged once (a worker that ends later finds its board already ended)."""
+        for run in self.runs:
+            self._end(run, NOT_STARTED if run.started is None else INTERRUPTED)
+
     def _end(self, run: BoardRun, result: str) -> None:
-        if run.started is not None:
-            run.ended = time.monotonic()
-        run.result = result
+        with self._end_lock:
+            if run.result is not None:
+                return                        # already ended (abandon() raced a worker)
+            if run.started is not None:
+                run.ended = time.monotonic()
+            run.result = result
         if result == OK:
             run.phase = "done"
         elif result in (INTERRUPTED, NOT_STARTED) and run.exit_code == 0:

@@ -115,9 +115,7 @@ def _stop(batch: Batch, ui: UI) -> None:
             log.warning("some boards did not stop within %.0f s", JOIN_TIMEOUT_S)
     except KeyboardInterrupt:
         pass
-    for run in batch.runs:               # threads that did not end in time
-        if run.result is None:
-            run.result = "interrupted"
+    batch.abandon()                      # boards whose thread did not end (in time)
 
 
 def _report(batch: Batch, ui: UI, plan_info: dict[str, Any], interrupted: bool) -> int:
@@ -163,6 +161,7 @@ def single_board_log(args: argparse.Namespace,
 
     def done(result: FlashResult) -> None:
         run.flash, run.info, run.result = result, result.device, OK
+        run.port = result.device.port            # the adapter found when --port was omitted
 
     try:
         yield done
