@@ -54,17 +54,29 @@ def _label(port: str, limit: int = 28) -> str:
     return port if len(port) <= limit else "…" + port[-(limit - 1):]
 
 
-def live_table(runs: list[BoardRun]) -> Table:
+def live_table(runs: list[BoardRun], width: int = 120) -> Table:
+    """One line per board that fits `width` columns: the port's end and the percentage
+    always show; the MAC goes first on a narrow terminal (the summary has it), then the
+    bar shrinks, then the phase is cut."""
+    labels = [escape(_label(run.port)) for run in runs]
+    phase_limit = 44
+    show_mac = width >= 110
+    fixed = max(len(label) for label in labels) + (19 if show_mac else 0) + 4 + 8 + 8
+    bar = max(6, min(20, width - fixed - 24))
+    phase_width = max(10, min(phase_limit, width - fixed - bar))
     table = Table(box=None, show_header=False, pad_edge=False, expand=False)
-    for name, justify in (("port", "left"), ("mac", "left"), ("phase", "left"),
-                          ("bar", "left"), ("pct", "right"), ("time", "right")):
+    columns = [("port", "left", None)] + ([("mac", "left", None)] if show_mac else []) + [
+        ("phase", "left", phase_width), ("bar", "left", None), ("pct", "right", None),
+        ("time", "right", None)]
+    for name, justify, max_width in columns:
         table.add_column(name, justify=justify, no_wrap=True,  # type: ignore[arg-type]
-                         max_width=50 if name == "phase" else None)
-    for run in runs:
-        table.add_row(escape(_label(run.port)), run.mac or "", _phase(run),
-                      ProgressBar(total=1.0, completed=run.fraction, width=20),
-                      f"{run.fraction * 100:3.0f}%",
-                      f"{run.seconds:5.1f} s" if run.started is not None else "")
+                         max_width=max_width)
+    for label, run in zip(labels, runs):
+        cells: list[Any] = [label] + ([run.mac or ""] if show_mac else []) + [
+            _phase(run, phase_width), ProgressBar(total=1.0, completed=run.fraction, width=bar),
+            f"{run.fraction * 100:3.0f}%",
+            f"{run.seconds:5.1f} s" if run.started is not None else ""]
+        table.add_row(*cells)
     return table
 
 
@@ -85,7 +97,8 @@ class BoardLines:
             yield
             self.refresh()
             return
-        self._live = Live(get_renderable=lambda: live_table(self.runs), console=self.ui.err,
+        self._live = Live(get_renderable=lambda: live_table(self.runs, self.ui.err.width),
+                          console=self.ui.err,
                           refresh_per_second=4, transient=True)
         with self._live:
             yield
@@ -124,13 +137,14 @@ def _detail(run: BoardRun) -> str:
         return escape(_short(_cause(run)))
     if run.result == INTERRUPTED:
         where = run.phase if run.phase not in ("checking", "comparing") else "checking flash"
-        return escape(f"stopped while {where}") + (
-            "; run again to finish" if run.bytes_done else "; nothing written")
+        return escape(f"stopped while {where}") + ("" if run.bytes_done else ", nothing written")
     return ""
 
 
 def summary_table(runs: list[BoardRun]) -> Table:
     table = new_table("Boards", "port", "MAC", "result", "written", "time", "detail")
+    for column in table.columns[:5]:            # on a narrow terminal the detail folds
+        column.no_wrap = True
     for run in runs:
         table.add_row(escape(run.port), run.mac or "-", RESULT_TEXT[run.result or NOT_STARTED],
                       human_size(run.bytes_written) if run.bytes_written else "-",
