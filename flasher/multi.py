@@ -1,4 +1,4 @@
-"""Flash one bundle to many boards at once: one thread per board, none stops the others.
+"""Flash one bundle to many boards at once: a thread per board slot, no board stops another.
 
 Why threads (not processes, not asyncio): esptool is a blocking library, and what a flashing
 thread mostly does is wait on its serial port (pyserial releases the GIL in select/read/write;
