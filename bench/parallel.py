@@ -153,7 +153,7 @@ def main() -> int:
                     f"--boards N (real timing), {tool}, {os.cpu_count()} CPUs; every board "
                     "verified byte for byte")
     for col in ("boards", "total s", "slowest board s", "mean board s",
-                "board's own time (sim) s", "host CPU s", "total vs 1 board"):
+                "board's own time (sim) s", "flashing tool CPU s", "total vs 1 board"):
         t.add_column(col, justify="right")
     for r in rows:
         t.add_row(str(r["boards"]), f"{r['total_s']:.1f}", f"{r['slowest_s']:.1f}",
