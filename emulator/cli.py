@@ -21,6 +21,7 @@ from .capture import Capture, CaptureError
 from .control import ControlServer
 from .ctl_cli import ctl_main
 from .pty_link import PtyLink
+from .rack import add_rack_arguments, check_rack_arguments, serve_rack
 from .replay import ReplayPty
 from .rfc2217_link import Rfc2217Link
 from .wiring import WIRINGS
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the simulated time per category and per connection on exit")
     p.add_argument("--stats-file", metavar="PATH",
                    help="write the same statistics as JSON to PATH on exit")
+    add_rack_arguments(p)
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="log more (-v: console and transitions, -vv: every command)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -119,6 +121,8 @@ async def _replay(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace) -> int:
     if args.replay:
         return await _replay(args)
+    if args.boards is not None:
+        return await serve_rack(args)
     profile = TimingProfile.load(args.timing_profile) if args.timing_profile else None
     clock = Clock(args.timing, profile)
     scenario = load_scenario(args.scenario) if args.scenario else None
@@ -224,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         return list_scenarios(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_rack_arguments(parser, args)
     level = logging.WARNING - 10 * args.verbose
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
                         format="emu-rom: %(message)s")

@@ -2,7 +2,8 @@
 
 The emulator is exercised the way users run it: its own process, a real pseudo-terminal,
 the real esptool as another process. `EmuRom` starts it, waits for the PTY path it
-prints, and stops it with SIGTERM (which flushes the flash file).
+prints, and stops it with SIGTERM (which flushes the flash file). `EmuRack` does the same for
+`emu-rom --boards N --link-dir DIR` (N boards in one process, one PTY path printed per board).
 """
 
 from __future__ import annotations
@@ -15,10 +16,44 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .control import request
 
 START_TIMEOUT = 15.0
+
+
+def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
+    """One line of the emulator's stdout (what it prints once a port exists), or ""."""
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    line = b""
+    while not line.endswith(b"\n") and time.monotonic() < deadline:
+        if not sel.select(deadline - time.monotonic()):
+            break
+        chunk = os.read(proc.stdout.fileno(), 1)
+        if not chunk:
+            break
+        line += chunk
+    sel.close()
+    return line.decode().strip()
+
+
+def _terminate(proc: subprocess.Popen[bytes] | None, timeout: float) -> int | None:
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
+    return proc.returncode
 
 
 class EmuRom:
@@ -61,42 +96,15 @@ class EmuRom:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
                                      stdin=subprocess.DEVNULL)
         log.close()
-        self.pty = self._read_line(START_TIMEOUT)
+        self.pty = _read_line(self.proc, START_TIMEOUT)
         if not self.pty or (not self.rfc2217 and not self.link.is_symlink()):
             self.stop()
             raise RuntimeError(f"emu-rom did not start: {self.log_text()[-2000:]}")
         return self
 
-    def _read_line(self, timeout: float) -> str:
-        assert self.proc is not None and self.proc.stdout is not None
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        line = b""
-        while not line.endswith(b"\n") and time.monotonic() < deadline:
-            if not sel.select(deadline - time.monotonic()):
-                break
-            chunk = os.read(self.proc.stdout.fileno(), 1)
-            if not chunk:
-                break
-            line += chunk
-        sel.close()
-        return line.decode().strip()
-
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM the emulator (flash file flushed) and return its exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        rc = self.proc.returncode
+        rc = _terminate(self.proc, timeout)
         self.proc = None
         return rc
 
@@ -156,3 +164,86 @@ class EmuRom:
             return f.read() if size is None else f.read(size)
 
 
+
+
+class RackBoard:
+    """One board of a running `EmuRack`: its port (DIR/boardK), flash file, control socket."""
+
+    def __init__(self, rack: "EmuRack", index: int) -> None:
+        self.rack = rack
+        self.index = index
+        self.name = f"board{index}"
+        self.port = str(rack.dir / self.name)
+        self.flash_file = rack.dir / f"{self.name}.flash"
+        self.ctl_path = rack.dir / f"{self.name}.ctl"
+
+    def ctl(self, cmd: str, **fields: object) -> dict[str, Any]:
+        reply = request(str(self.ctl_path), {"cmd": cmd, **fields})
+        if not reply.get("ok"):
+            raise RuntimeError(f"emu-rom ctl {cmd} ({self.name}): {reply.get('error')}")
+        return reply
+
+    def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = self.ctl("status")["status"]
+        return status
+
+    def read_flash_file(self, addr: int = 0, size: int | None = None) -> bytes:
+        """Bytes of the persisted flash (stop the rack first for a consistent view)."""
+        with open(self.flash_file, "rb") as f:
+            f.seek(addr)
+            return f.read() if size is None else f.read(size)
+
+
+class EmuRack:
+    """`emu-rom --boards N --link-dir WORKDIR/NAME` as a process (fast timing unless given)."""
+
+    def __init__(self, workdir: Path, count: int, args: Sequence[str] = (),
+                 name: str = "rack") -> None:
+        self.workdir = workdir
+        self.count = count
+        self.name = name
+        self.dir = workdir / name
+        self.log_path = workdir / f"{name}.log"
+        self.args = list(args)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ptys: list[str] = []
+        self.boards = [RackBoard(self, k) for k in range(count)]
+
+    @property
+    def ports(self) -> list[str]:
+        """The stable links DIR/board0..N-1, in board order."""
+        return [b.port for b in self.boards]
+
+    def start(self) -> "EmuRack":
+        cmd = [sys.executable, "-m", "emulator", "-v", "--boards", str(self.count),
+               "--link-dir", str(self.dir)]
+        if "--timing" not in self.args:
+            cmd += ["--timing", "fast"]
+        cmd += self.args
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT
+        self.ptys = []
+        while len(self.ptys) < self.count:
+            line = _read_line(self.proc, max(0.1, deadline - time.monotonic()))
+            if not line:
+                break
+            self.ptys.append(line)
+        if len(self.ptys) < self.count or not all(Path(p).is_symlink() for p in self.ports):
+            self.stop()
+            raise RuntimeError(f"emu-rom --boards did not start: {self.log_text()[-2000:]}")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM the rack (every flash file flushed) and return its exit code."""
+        rc = _terminate(self.proc, timeout)
+        self.proc = None
+        return rc
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

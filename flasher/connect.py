@@ -55,6 +55,7 @@ class ConnectOptions:
     stub: bool = True
     initial_baud: int = ROM_BAUD
     expect: Callable[[str], None] | None = None   # check esptool's CHIP_NAME right after sync
+    on_open: Callable[[Any], None] | None = None  # sees the opened port (multi-board cancel)
 
 
 @dataclass
@@ -246,6 +247,8 @@ def connect(port: str, options: ConnectOptions | None = None) -> Link:
     ser = open_port(port, options.initial_baud)
     link_attempts: list[Attempt] = []
     try:
+        if options.on_open is not None:
+            options.on_open(ser)
         esp = sync_loader(ser, port, options, link_attempts)
         was_stub = bool(esp.IS_STUB)
         baud = int(ser.baudrate)

@@ -21,11 +21,19 @@ when tracing is off — about 2 us per byte, i.e. ~2.4 s of CPU for a 1.25 MB ap
 blocks while the wire is idle. We never enable esptool's trace, so inside the block
 `esptool.loader.HexFormatter` is replaced by a formatter that renders nothing (all its uses are
 trace calls), and restored afterwards.
+
+Threads (`flasher flash --port A --port B`: one board per thread): the three replacements are
+process-wide, so they are installed by the first block to enter and restored by the last to
+leave (a count under a lock) — otherwise one board finishing would restore esptool's printing
+logger and hex dumps under the feet of the others. What esptool logs is routed to the bridge of
+the *calling thread's* innermost block, and the "not reset" one-shot is per bridge, so one
+board's warning never lands in another board's notes.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -49,6 +57,7 @@ class LoggingBridge(EspLogBase):
     def __init__(self, logger: logging.Logger = log) -> None:
         self.logger = logger
         self.last_warning: str | None = None
+        self.print_once = PrintOnce(self.warn)      # esptool's one-shot reset warning
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         text = _text(args)
@@ -93,21 +102,95 @@ class _NoHexDump:
         return f"<{self.size} bytes>"
 
 
+class _ThreadRouter(EspLogBase):
+    """The process-wide esptool logger while any block is active: forwards each call to the
+    calling thread's innermost bridge (a thread outside any block gets a plain bridge)."""
+
+    def _target(self) -> LoggingBridge:
+        stack = getattr(_local, "stack", None)
+        return stack[-1] if stack else _FALLBACK
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        self._target().print(*args, **kwargs)
+
+    def err(self, *args: Any, suggestion: str | None = None) -> None:
+        self._target().err(*args, suggestion=suggestion)
+
+    def warn(self, *args: Any, suggestion: str | None = None) -> None:
+        self._target().warn(*args, suggestion=suggestion)
+
+    warning = warn
+    error = err
+
+    def note(self, *args: Any) -> None:
+        self._target().note(*args)
+
+    def hint(self, *args: Any) -> None:
+        self._target().hint(*args)
+
+    def debug(self, *args: Any) -> None:
+        self._target().debug(*args)
+
+    def set_verbosity(self, mode: int | str) -> None:
+        pass
+
+    def progress_bar(self, cur_iter: int, total_iters: int, prefix: str = "", suffix: str = "",
+                     bar_length: int = 30) -> None:
+        pass
+
+
+class _ThreadPrintOnce:
+    """Stand-in for `ResetStrategy.print_once`: the calling thread's bridge's one-shot."""
+
+    def __call__(self, text: str) -> None:
+        stack = getattr(_local, "stack", None)
+        (stack[-1] if stack else _FALLBACK).print_once(text)
+
+
+_local = threading.local()
+_lock = threading.Lock()
+_active = 0
+_saved: tuple[Any, Any, Any] | None = None
+_FALLBACK = LoggingBridge()
+_ROUTER = _ThreadRouter()
+
+
+def _install() -> None:
+    global _active, _saved
+    with _lock:
+        if _active == 0:
+            strategy = esptool.reset.ResetStrategy
+            _saved = (EspLog.instance, strategy.__dict__.get("print_once"),
+                      esptool.loader.HexFormatter)
+            EspLog.instance = _ROUTER
+            strategy.print_once = _ThreadPrintOnce()
+            esptool.loader.HexFormatter = _NoHexDump
+        _active += 1
+
+
+def _uninstall() -> None:
+    global _active, _saved
+    with _lock:
+        _active -= 1
+        if _active == 0 and _saved is not None:
+            previous, previous_once, previous_hex = _saved
+            EspLog.instance = previous
+            esptool.loader.HexFormatter = previous_hex
+            if previous_once is not None:
+                esptool.reset.ResetStrategy.print_once = previous_once
+            _saved = None
+
+
 @contextmanager
 def quiet_esptool(bridge: LoggingBridge | None = None) -> Iterator[LoggingBridge]:
-    """Route esptool's output to logging for the duration of the block."""
-    previous = EspLog.instance
-    strategy = esptool.reset.ResetStrategy
-    previous_once = strategy.__dict__.get("print_once")
-    previous_hex = esptool.loader.HexFormatter
+    """Route esptool's output (from this thread) to logging for the duration of the block."""
     bridge = bridge or LoggingBridge()
-    EspLog.instance = bridge
-    strategy.print_once = PrintOnce(bridge.warn)
-    esptool.loader.HexFormatter = _NoHexDump
+    stack: list[LoggingBridge] = getattr(_local, "stack", None) or []
+    _local.stack = stack
+    _install()
+    stack.append(bridge)
     try:
         yield bridge
     finally:
-        EspLog.instance = previous
-        esptool.loader.HexFormatter = previous_hex
-        if previous_once is not None:
-            strategy.print_once = previous_once
+        stack.pop()
+        _uninstall()

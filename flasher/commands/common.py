@@ -43,10 +43,16 @@ def add_output_arguments(parser: argparse.ArgumentParser, json_help: str | None 
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is being done")
 
 
-def add_port_arguments(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
-    parser.add_argument("--port", "-p", required=required,
-                        help="serial port or pyserial URL (rfc2217://host:port, socket://...); "
-                             "default: the only USB serial adapter")
+def add_port_arguments(parser: argparse.ArgumentParser, *, required: bool = False,
+                       repeat: bool = False) -> None:
+    """`repeat`: --port may be given several times (a list; `flash` runs many boards)."""
+    help_text = ("serial port or pyserial URL (rfc2217://host:port, socket://...); default: the "
+                 "only USB serial adapter")
+    if repeat:
+        parser.add_argument("--port", "-p", required=required, action="append",
+                            help=help_text + "; repeat it to flash several boards in parallel")
+    else:
+        parser.add_argument("--port", "-p", required=required, help=help_text)
     parser.add_argument("--baud", "-b", type=int, default=DEFAULT_BAUD,
                         help=f"baud rate once the stub runs (default {DEFAULT_BAUD}; falls back "
                              f"to {ROM_BAUD} if the link fails at that rate)")

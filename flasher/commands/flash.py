@@ -18,6 +18,7 @@ from flasher.commands.common import (add_header_arguments, add_output_arguments,
 from flasher.device import DeviceInfo
 from flasher.diagnose import explain_connect_failure
 from flasher.errors import ConnectError
+from flasher.multi_cli import add_multi_arguments, run_multi, single_board_log, wants_multi
 from flasher.ports import resolve_port
 from flasher.plan import Plan
 from flasher.ui import UI, human_size, new_table
@@ -29,7 +30,8 @@ HELP = "write a fw.zip to a board: only the sectors that differ, verified"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", help="Mongoose OS firmware bundle (fw.zip)")
-    add_port_arguments(parser)
+    add_port_arguments(parser, repeat=True)
+    add_multi_arguments(parser)
     parser.add_argument("--erase-all", action="store_true",
                         help="erase the whole flash first (also what is not in the bundle)")
     parser.add_argument("--keep-fs", action="store_true",
@@ -100,16 +102,21 @@ def summary_line(report: FlashReport) -> str:
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
+    if wants_multi(args):
+        return run_multi(args, ui)
+    port = args.port[0] if args.port else None
     options = flash_options(args)
-    try:
-        result = flash(args.bundle, args.port, options, progress=ui.progress(),
-                       on_connected=lambda info, plan, notes: show_connected(ui, info, plan,
-                                                                             notes))
-    except ConnectError as exc:
-        if not exc.initial:
-            raise
-        raise explain_connect_failure(exc, resolve_port(args.port),
-                                      options.connect.before) from exc
+    with single_board_log(args, port) as logged:
+        try:
+            result = flash(args.bundle, port, options, progress=ui.progress(),
+                           on_connected=lambda info, plan, notes: show_connected(ui, info, plan,
+                                                                                 notes))
+        except ConnectError as exc:
+            if not exc.initial:
+                raise
+            raise explain_connect_failure(exc, resolve_port(port),
+                                          options.connect.before) from exc
+        logged(result)
     if ui.json_mode:
         ui.emit_json(result.to_dict())
         return 0

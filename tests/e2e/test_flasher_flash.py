@@ -161,6 +161,7 @@ def test_progress_and_summary_in_a_terminal(emu_rom, tmp_path):
     proc = ptyprocess.PtyProcessUnicode.spawn(
         [sys.executable, "-m", "flasher", "flash", str(bundle), "--port", emu_rom.port, *QUIET],
         cwd=str(ROOT), dimensions=(50, 140),
+        # pytest-xdist exports COLUMNS=80, which rich would prefer to the pty's 140 columns
         env={**{k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")},
              "TERM": "xterm"})
     output = []
