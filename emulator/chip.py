@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from .flash import NorFlash
+from .registers import RegisterMap
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ SPI_MOSI_DLEN = SPI1_BASE + 0x28
 SPI_MISO_DLEN = SPI1_BASE + 0x2C
 SPI_W0 = SPI1_BASE + 0x80
 SPI_W_COUNT = 16
-SPI_CMD_USR = 1 << 18
 SPI_USR_ADDR = 1 << 30
 SPI_USR_MISO = 1 << 28
 SPI_USR_MOSI = 1 << 27
@@ -204,28 +204,27 @@ class SpiFlashController:
         return bytes(table[addr:addr + nread])
 
 
-class Esp32Registers:
+class Esp32Registers(RegisterMap):
     """Memory-mapped view used by READ_REG/WRITE_REG (and by MEM_* for RAM)."""
 
+    spi_base = SPI1_BASE
+
     def __init__(self, identity: ChipIdentity, flash: NorFlash) -> None:
+        super().__init__()
         self.identity = identity
         self.spi = SpiFlashController(flash)
         self.strapping = 0x13          # GPIO_STRAP value latched at the last reset
         self.uart_baud = 115200
         self.apb_hz = identity.crystal_mhz * 1_000_000
-        self.ram: dict[int, bytearray] = {}
-        self._plain: dict[int, int] = {}
         self._efuse = identity.efuse_words()
 
     def on_reset(self, strapping: int) -> None:
         self.strapping = strapping
         self.apb_hz = self.identity.crystal_mhz * 1_000_000
         self.uart_baud = 115200
-        self._plain.clear()
-        self.spi.regs.clear()
-        self.ram.clear()
+        self.clear()
 
-    def read(self, addr: int) -> int:
+    def read_special(self, addr: int) -> int | None:
         if addr == CHIP_DETECT_MAGIC_REG:
             return self.identity.magic
         if EFUSE_RD_BASE <= addr < EFUSE_RD_BASE + 4 * len(self._efuse) and addr % 4 == 0:
@@ -238,31 +237,4 @@ class Esp32Registers:
             return self.identity.rtc_cali_value()
         if addr == GPIO_STRAP:
             return self.strapping
-        if SPI1_BASE <= addr < SPI1_BASE + 0x100:
-            return self.spi.regs.get(addr, 0)
-        for base, buf in self.ram.items():
-            if base <= addr < base + len(buf) - 3:
-                return struct.unpack_from("<I", buf, addr - base)[0]
-        return self._plain.get(addr, 0)
-
-    def write(self, addr: int, value: int, mask: int = 0xFFFFFFFF) -> None:
-        old = self.read(addr)
-        value = (old & ~mask) | (value & mask)
-        if SPI1_BASE <= addr < SPI1_BASE + 0x100:
-            self.spi.regs[addr] = value
-            if addr == SPI_CMD and value & SPI_CMD_USR:
-                self.spi.execute()
-                self.spi.regs[SPI_CMD] = value & ~SPI_CMD_USR
-            return
-        self._plain[addr] = value
-
-    def load_ram(self, addr: int, data: bytes) -> None:
-        """MEM_DATA: keep the bytes (esptool never reads them back, but a test might)."""
-        for base, buf in self.ram.items():
-            if base + len(buf) == addr:
-                buf += data
-                return
-        self.ram[addr] = bytearray(data)
-
-    def ram_contains(self, addr: int) -> bool:
-        return any(base <= addr < base + len(buf) for base, buf in self.ram.items())
+        return None

@@ -18,6 +18,7 @@ from typing import ClassVar
 
 from .chip import SpiFlashController
 from .flash import NorFlash
+from .registers import RegisterMap
 
 CHIP_DETECT_MAGIC_REG = 0x40001000
 ESP8266_MAGIC = 0xFFF0C101
@@ -36,7 +37,6 @@ SPI_USR1 = SPI0_BASE + 0x20        # also the data-length register on the ESP826
 SPI_USR2 = SPI0_BASE + 0x24
 SPI_W0 = SPI0_BASE + 0x40
 SPI_W_COUNT = 16
-SPI_CMD_USR = 1 << 18
 SPI_USR_ADDR = 1 << 30
 SPI_USR_MISO = 1 << 28
 SPI_USR_MOSI = 1 << 27
@@ -117,26 +117,25 @@ class Esp8266SpiController(SpiFlashController):
                 regs[SPI_W0 + 4 * i] = struct.unpack_from("<I", reply, 4 * i)[0]
 
 
-class Esp8266Registers:
+class Esp8266Registers(RegisterMap):
     """Memory-mapped view used by READ_REG/WRITE_REG (and by MEM_* for RAM)."""
 
+    spi_base = SPI0_BASE
+
     def __init__(self, identity: Esp8266Identity, flash: NorFlash) -> None:
+        super().__init__()
         self.identity = identity
         self.spi = Esp8266SpiController(flash)
         self.strapping = 0
         self.uart_baud = 115200 * identity.crystal_mhz // 40
-        self.ram: dict[int, bytearray] = {}
-        self._plain: dict[int, int] = {}
         self._otp = identity.otp_words()
 
     def on_reset(self, strapping: int) -> None:
         self.strapping = strapping
         self.uart_baud = 115200 * self.identity.crystal_mhz // 40
-        self._plain.clear()
-        self.spi.regs.clear()
-        self.ram.clear()
+        self.clear()
 
-    def read(self, addr: int) -> int:
+    def read_special(self, addr: int) -> int | None:
         if addr == CHIP_DETECT_MAGIC_REG:
             return self.identity.magic
         if OTP_MAC0 <= addr < OTP_MAC0 + 4 * OTP_WORDS and addr % 4 == 0:
@@ -145,30 +144,4 @@ class Esp8266Registers:
             return self.identity.uart_divider(self.uart_baud)
         if addr == GPIO_IN:
             return (self.strapping & 0x7) << 16 | (self.strapping >> 3 & 0x7) << 29
-        if SPI0_BASE <= addr < SPI0_BASE + 0x100:
-            return self.spi.regs.get(addr, 0)
-        for base, buf in self.ram.items():
-            if base <= addr < base + len(buf) - 3:
-                return struct.unpack_from("<I", buf, addr - base)[0]
-        return self._plain.get(addr, 0)
-
-    def write(self, addr: int, value: int, mask: int = 0xFFFFFFFF) -> None:
-        old = self.read(addr)
-        value = (old & ~mask) | (value & mask)
-        if SPI0_BASE <= addr < SPI0_BASE + 0x100:
-            self.spi.regs[addr] = value
-            if addr == SPI_CMD and value & SPI_CMD_USR:
-                self.spi.execute()
-                self.spi.regs[SPI_CMD] = value & ~SPI_CMD_USR
-            return
-        self._plain[addr] = value
-
-    def load_ram(self, addr: int, data: bytes) -> None:
-        for base, buf in self.ram.items():
-            if base + len(buf) == addr:
-                buf += data
-                return
-        self.ram[addr] = bytearray(data)
-
-    def ram_contains(self, addr: int) -> bool:
-        return any(base <= addr < base + len(buf) for base, buf in self.ram.items())
+        return None
