@@ -13,7 +13,8 @@ import pytest
 from flasher import bootcfg
 from tests import bundles as B
 from tests.e2e.test_esp8266 import back_to_download, boot_from_flash, crc_of
-from tests.e2e.test_flasher_flash import QUIET, flasher, regions
+from tests.cli_helpers import QUIET, flasher
+from tests.e2e.test_flasher_flash import regions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 MB = 1 << 20

@@ -5,7 +5,6 @@ byte for byte."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,36 +15,19 @@ import pytest
 import serial
 
 from flasher.bundle import Bundle
-from flasher.image_header import FlashParams, describe_header, size_name
+from flasher.image_header import FlashParams, describe_header
 from flasher.plan import PlanOptions, build_plan
 from flasher.sample import write_sample
 from tests import bundles
+from tests.cli_helpers import MB, QUIET, ROOT, expected_image, flasher, terminal_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
-
-ROOT = Path(__file__).resolve().parents[2]
-MB = 1 << 20
-QUIET = ["--before", "no-reset", "--after", "no-reset"]
-
-
-def flasher(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, COLUMNS="120")
-    return subprocess.run([sys.executable, "-m", "flasher", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, env=env)
 
 
 def flash_json(emu, bundle: Path, *extra: str) -> dict:
     result = flasher("flash", str(bundle), "--port", emu.port, *QUIET, "--json", *extra)
     assert result.returncode == 0, (result.stdout, result.stderr, emu.log_text()[-2000:])
     return json.loads(result.stdout)
-
-
-def expected_image(bundle: Path, flash_size: int = 4 * MB) -> bytes:
-    """The plan's whole-flash image, boot header patched to the detected size as flash does."""
-    with Bundle.open(bundle) as b:
-        plan = build_plan(b, PlanOptions(flash_size=flash_size,
-                                         header=FlashParams(size=size_name(flash_size))))
-        return plan.image(flash_size)
 
 
 def zip_of(tmp_path: Path, builder: bundles.BundleBuilder, name: str = "fw.zip") -> Path:
@@ -161,9 +143,7 @@ def test_progress_and_summary_in_a_terminal(emu_rom, tmp_path):
     proc = ptyprocess.PtyProcessUnicode.spawn(
         [sys.executable, "-m", "flasher", "flash", str(bundle), "--port", emu_rom.port, *QUIET],
         cwd=str(ROOT), dimensions=(50, 140),
-        # pytest-xdist exports COLUMNS=80, which rich would prefer to the pty's 140 columns
-        env={**{k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")},
-             "TERM": "xterm"})
+        env=terminal_env())
     output = []
     while True:
         try:

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import select
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,31 +18,16 @@ from pathlib import Path
 import pytest
 
 from emulator.process import EmuRack
-from flasher.bundle import Bundle
-from flasher.image_header import FlashParams, size_name
-from flasher.plan import PlanOptions, build_plan
 from flasher.sample import write_sample
 from tests import bundles
+from tests.cli_helpers import MB, QUIET, ROOT, expected_image, terminal_env
+from tests.cli_helpers import flasher as _flasher
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-ROOT = Path(__file__).resolve().parents[2]
-MB = 1 << 20
-QUIET = ["--before", "no-reset", "--after", "no-reset"]
 
-
-def flasher(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, COLUMNS="160")
-    return subprocess.run([sys.executable, "-m", "flasher", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, env=env)
-
-
-def expected_image(bundle: Path) -> bytes:
-    """The plan's 4 MB image with the boot header's size set to the detected 4 MB."""
-    with Bundle.open(bundle) as b:
-        plan = build_plan(b, PlanOptions(flash_size=4 * MB,
-                                         header=FlashParams(size=size_name(4 * MB))))
-        return plan.image(4 * MB)
+def flasher(*args: str, timeout: float = 90):
+    return _flasher(*args, timeout=timeout, columns=160)
 
 
 def test_eight_boards_in_one_command_all_verified_by_read_back(emu_rack_factory, tmp_path):
@@ -92,13 +75,6 @@ def test_a_dead_board_fails_alone_with_its_diagnosis(emu_rack_factory, tmp_path)
         if board.port != dead:
             assert board.read_flash_file() == image, board.name
     assert rack.boards[5].read_flash_file() == b"\xff" * 4 * MB
-
-
-def terminal_env() -> dict[str, str]:
-    """pytest-xdist workers export COLUMNS=80/LINES=24, which rich prefers to the size of
-    the terminal it runs in: drop them so the child sees the pty's 160 columns."""
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    return dict(env, TERM="xterm")
 
 
 def _read_until(proc, output: list[str], pattern: re.Pattern[str], timeout: float) -> bool:

@@ -13,14 +13,10 @@ from emulator.scenario import bundled_scenarios
 from flasher.bundle import Bundle
 from flasher.plan import PlanOptions, build_plan
 from tests.bundles import user_story
+from tests.cli_helpers import flasher
 
 pytestmark = pytest.mark.e2e
 SCENARIOS = {s.name: s for s in bundled_scenarios()}
-
-
-def flasher(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "flasher", *args], capture_output=True,
-                          text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
