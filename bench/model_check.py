@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from emulator.clock import TimingProfile
+from flasher.sample import code_like
 from emulator.timing_model import predict_write, synthetic_job
 
 KB, MB = 1 << 10, 1 << 20
@@ -42,13 +43,8 @@ WROTE = re.compile(r"Wrote (\d+) bytes(?: \((\d+) compressed\))? at 0x[0-9a-f]+ 
 
 
 def app_like(size: int, seed: int = 5) -> bytes:
-    """Pseudo application image: compresses about 1.8:1 with zlib -9, like ESP32 apps."""
-    rng = random.Random(seed)
-    words = [rng.randbytes(rng.randint(2, 12)) for _ in range(400)]
-    out = bytearray()
-    while len(out) < size:
-        out += rng.randbytes(rng.randint(2, 14)) if rng.random() < 0.25 else rng.choice(words)
-    return bytes(out[:size])
+    """Bytes that compress like an ESP32 application (the sample bundle's generator)."""
+    return code_like(random.Random(seed), size)
 
 
 @dataclass

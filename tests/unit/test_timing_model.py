@@ -15,6 +15,7 @@ import pytest
 from emulator import slip
 from emulator.board import Board, BoardConfig
 from emulator.clock import Clock, TimingProfile, wire_seconds
+from flasher.sample import code_like
 from emulator.memory_link import MemoryLink
 from emulator.protocol import SYNC_PAYLOAD, Op, build_command, checksum
 from emulator.timing_model import esptool_job, predict_write, synthetic_job
@@ -70,13 +71,8 @@ def transfer(board: Board) -> dict:
 
 
 def app_like(size: int, seed: int = 5) -> bytes:
-    """Compresses about 1.8:1, like an ESP32 application image."""
-    rng = random.Random(seed)
-    words = [rng.randbytes(rng.randint(2, 12)) for _ in range(400)]
-    out = bytearray()
-    while len(out) < size:
-        out += rng.randbytes(rng.randint(8, 40)) if rng.random() < 0.45 else rng.choice(words)
-    return bytes(out[:size])
+    """Bytes that compress like an ESP32 application (the sample bundle's generator)."""
+    return code_like(random.Random(seed), size)
 
 
 CASES = [
