@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from emulator.process import EmuRom  # noqa: E402
+from emulator.host.process import EmuRom  # noqa: E402
 
 
 def workdir(prefix: str) -> Path:

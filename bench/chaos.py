@@ -23,8 +23,8 @@ import _common  # noqa: F401  (puts the repository on sys.path)
 from rich.console import Console
 from rich.table import Table
 
-from tests.bundles import user_story
-from tests.chaos_campaign import ALL_KINDS, run_campaign
+from flasher.bundle.builder import user_story
+from emulator.host.campaign import ALL_KINDS, run_campaign
 
 
 def main() -> int:

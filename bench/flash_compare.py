@@ -37,7 +37,7 @@ from model_check import app_like
 from rich.console import Console
 from rich.table import Table
 
-from emulator.process import EmuRom
+from emulator.host.process import EmuRom
 
 KB, MB = 1 << 10, 1 << 20
 SECTOR = 4096
@@ -54,7 +54,7 @@ class Part:
 
 def bundle_parts(version: int) -> list[Part]:
     sys.path.insert(0, str(ROOT))
-    from tests.bundles import esp32_image, partition_table_bytes
+    from flasher.bundle.builder import esp32_image, partition_table_bytes
     boot = esp32_image(11, pad_to=0)
     boot += app_like(24 * KB - len(boot), seed=12)
     app = esp32_image(13)
@@ -69,7 +69,7 @@ def bundle_parts(version: int) -> list[Part]:
 
 
 def build_bundle(parts: list[Part], version: int, path: Path) -> None:
-    from tests.bundles import BundleBuilder
+    from flasher.bundle.builder import BundleBuilder
     by = {p.name: p for p in parts}
     b = BundleBuilder(name="bench", version=f"1.{version}.0", folder=None,
                       manifest_extra={"arch": "esp32"})

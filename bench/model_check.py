@@ -5,7 +5,7 @@ like real boards?
 Part A runs the real esptool against emu-rom, each case twice:
   fast  -- esptool's reported time is then only the host's own work (esptool's CPU per
            packet + the PTY round trip); the emulator's simulated clock gives the board's
-           time, which must equal the closed-form model (emulator/timing_model.py);
+           time, which must equal the closed-form model (emulator/timing/model.py);
   real  -- esptool's reported time on an emulated board, to compare with
            model + host (the host's per-block time from the fast run, placed in the
            model's recurrence) and with the model alone.
@@ -31,9 +31,9 @@ from _common import ROOT, start_emulator, workdir  # noqa: F401  (sets sys.path)
 from rich.console import Console
 from rich.table import Table
 
-from emulator.clock import TimingProfile
-from flasher.sample import code_like
-from emulator.timing_model import predict_write, synthetic_job
+from emulator.timing.clock import TimingProfile
+from flasher.bundle.sample import code_like
+from emulator.timing.model import predict_write, synthetic_job
 
 KB, MB = 1 << 10, 1 << 20
 FLASH_SIZE = 4 * MB

@@ -30,7 +30,7 @@ from flash_compare import bundle_parts, build_bundle
 from rich.console import Console
 from rich.table import Table
 
-from emulator.process import EmuRack
+from emulator.host.process import EmuRack
 
 MB = 1 << 20
 
@@ -42,9 +42,9 @@ def children_cpu() -> float:
 
 def expected_image(bundle: Path) -> bytes:
     """What `flasher flash` leaves on a 4 MB board: the plan, boot header size = detected."""
-    from flasher.bundle import Bundle
-    from flasher.image_header import FlashParams, size_name
-    from flasher.plan import PlanOptions, build_plan
+    from flasher.bundle.archive import Bundle
+    from flasher.formats.image_header import FlashParams, size_name
+    from flasher.bundle.plan import PlanOptions, build_plan
 
     with Bundle.open(bundle) as b:
         plan = build_plan(b, PlanOptions(flash_size=4 * MB, header=FlashParams(

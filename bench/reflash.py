@@ -2,7 +2,7 @@
 """First flash and one-changed-part re-flash: flasher vs plain esptool vs esptool --diff-with.
 
 Each tool gets a fresh emulated board (emu-rom on a PTY), the same baud, the same sample
-bundle (`flasher.sample`: boot, partition table, nvs/otadata fills, a 1.25 MB app, a 256 KB
+bundle (`flasher.bundle.sample`: boot, partition table, nvs/otadata fills, a 1.25 MB app, a 256 KB
 file system) and one run:
   first flash : version 1 onto a blank board;
   re-flash    : version 2 (8 KB of the app changed) onto the board holding version 1.
@@ -30,10 +30,10 @@ from _common import ROOT, start_emulator, workdir
 from rich.console import Console
 from rich.table import Table
 
-from flasher.bundle import Bundle
-from flasher.image_header import FlashParams
-from flasher.plan import PlanOptions, build_plan
-from flasher.sample import write_sample
+from flasher.bundle.archive import Bundle
+from flasher.formats.image_header import FlashParams
+from flasher.bundle.plan import PlanOptions, build_plan
+from flasher.bundle.sample import write_sample
 
 FLASH = 4 * 1024 * 1024
 NO_LINES = ["--before", "no-reset", "--after", "no-reset"]

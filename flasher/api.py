@@ -18,14 +18,14 @@ from typing import Any
 
 from esptool.util import flash_size_bytes
 
-from flasher.bundle import Bundle
-from flasher.connect import ConnectOptions
-from flasher.device import Device, DeviceInfo
+from flasher.bundle.archive import Bundle
+from flasher.device.connect import ConnectOptions
+from flasher.device.board import Device, DeviceInfo
 from flasher.errors import ConnectError, DeviceMismatchError, UsageError, WriteError
-from flasher.image_header import KEEP, FlashParams, size_name
-from flasher.plan import Plan, PlanOptions, build_plan, check_chip, check_encryption, check_fits
-from flasher.ports import resolve_port
-from flasher.writer import FlashReport, Progress, RegionCheck, WriteOptions, verify_plan, write_plan
+from flasher.formats.image_header import KEEP, FlashParams, size_name
+from flasher.bundle.plan import Plan, PlanOptions, build_plan, check_chip, check_encryption, check_fits
+from flasher.device.ports import resolve_port
+from flasher.write.writer import FlashReport, Progress, RegionCheck, WriteOptions, verify_plan, write_plan
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from emulator.process import EmuRom
-from flasher.bundle import Bundle
-from flasher.image_header import FlashParams
-from flasher.plan import PlanOptions, build_plan
-from flasher.sample import write_sample
+from emulator.host.process import EmuRom
+from flasher.bundle.archive import Bundle
+from flasher.formats.image_header import FlashParams
+from flasher.bundle.plan import PlanOptions, build_plan
+from flasher.bundle.sample import write_sample
 
 console = Console(highlight=False)
 FLASH_SIZE = 4 * 1024 * 1024

@@ -70,7 +70,7 @@ class ConnectError(FlasherError):
         super().__init__(message, hint=hint)
         self.last_error = last_error
         self.initial = initial          # the very first sync failed (nothing was touched)
-        self.diagnosis = diagnosis      # flasher.diagnosis.Diagnosis, once one was made
+        self.diagnosis = diagnosis      # flasher.diagnose.verdict.Diagnosis, once one was made
         self.expected_chip = "ESP32"    # esptool's CHIP_NAME of the chip the bundle is for
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from flasher import bootcfg
+from flasher.formats import boot_cfg as bootcfg
 from flasher.api import open_plan, read_flash
 from flasher.commands.common import (add_output_arguments, add_port_arguments,
                                      connect_options, parse_int)

@@ -12,9 +12,9 @@ from dataclasses import replace
 from esptool.util import FatalError, flash_size_bytes
 
 from flasher.api import DETECT, FlashOptions
-from flasher.connect import AFTER_MODES, BEFORE_MODES, ROM_BAUD, ConnectOptions
+from flasher.device.connect import AFTER_MODES, BEFORE_MODES, ROM_BAUD, ConnectOptions
 from flasher.errors import UsageError
-from flasher.image_header import KEEP
+from flasher.formats.image_header import KEEP
 
 DEFAULT_BAUD = 921600
 

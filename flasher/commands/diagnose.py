@@ -14,10 +14,10 @@ import sys
 from rich.markup import escape
 
 from flasher.commands.common import add_output_arguments
-from flasher.diagnose import ROM_BAUD, ROM_LOG_BAUD_26MHZ, ProbeOptions, diagnose
-from flasher.diagnosis import Cause
+from flasher.diagnose.probe import ROM_BAUD, ROM_LOG_BAUD_26MHZ, ProbeOptions, diagnose
+from flasher.diagnose.verdict import Cause
 from flasher.errors import ExitCode, UsageError
-from flasher.ports import resolve_port
+from flasher.device.ports import resolve_port
 from flasher.ui import UI
 
 NAME = "diagnose"

@@ -15,14 +15,14 @@ from rich.markup import escape
 from flasher.api import DETECT, flash
 from flasher.commands.common import (add_header_arguments, add_output_arguments,
                                      add_port_arguments, flash_options)
-from flasher.device import DeviceInfo
-from flasher.diagnose import explain_connect_failure
+from flasher.device.board import DeviceInfo
+from flasher.diagnose.probe import explain_connect_failure
 from flasher.errors import ConnectError
-from flasher.multi_cli import add_multi_arguments, run_multi, single_board_log, wants_multi
-from flasher.ports import resolve_port
-from flasher.plan import Plan
+from flasher.commands.flash_many import add_multi_arguments, run_multi, single_board_log, wants_multi
+from flasher.device.ports import resolve_port
+from flasher.bundle.plan import Plan
 from flasher.ui import UI, human_size, new_table
-from flasher.writer import FlashReport
+from flasher.write.writer import FlashReport
 
 NAME = "flash"
 HELP = "write a fw.zip to a board: only the sectors that differ, verified"

@@ -10,7 +10,7 @@ import argparse
 from rich.markup import escape
 
 from flasher.commands.common import add_output_arguments
-from flasher.ports import list_serial_ports
+from flasher.device.ports import list_serial_ports
 from flasher.ui import UI, new_table
 
 NAME = "ports"

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.bundles import esp32_image, partition_table_bytes  # noqa: E402
+from flasher.bundle.builder import esp32_image, partition_table_bytes  # noqa: E402
 
 
 def main() -> None:

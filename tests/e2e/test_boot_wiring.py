@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from tests.bundles import esp32_image, partition_table_bytes
+from flasher.bundle.builder import esp32_image, partition_table_bytes
 
 pytestmark = pytest.mark.e2e
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from emulator.capture import Capture
-from emulator.process import EmuRom
+from flasher.formats.capture import Capture
+from emulator.host.process import EmuRom
 
 pytestmark = pytest.mark.e2e
 

@@ -5,8 +5,8 @@ workers share the load. `bench/chaos.py` runs the longer campaign."""
 
 import pytest
 
-from tests.bundles import user_story
-from tests.chaos_campaign import run_campaign
+from flasher.bundle.builder import user_story
+from emulator.host.campaign import run_campaign
 
 pytestmark = pytest.mark.e2e
 BATCH = 12

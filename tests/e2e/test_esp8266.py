@@ -11,10 +11,10 @@ import zlib
 
 import pytest
 
-from flasher import bootcfg
-from flasher.bundle import Bundle
-from flasher.plan import PlanOptions, build_plan
-from tests import bundles as B
+from flasher.formats import boot_cfg as bootcfg
+from flasher.bundle.archive import Bundle
+from flasher.bundle.plan import PlanOptions, build_plan
+from flasher.bundle import builder as B
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 MB = 1 << 20

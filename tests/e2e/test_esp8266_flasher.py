@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from flasher import bootcfg
-from tests import bundles as B
+from flasher.formats import boot_cfg as bootcfg
+from flasher.bundle import builder as B
 from tests.e2e.test_esp8266 import back_to_download, boot_from_flash, crc_of
-from tests.cli_helpers import QUIET, flasher
+from tests.support.cli import QUIET, flasher
 from tests.e2e.test_flasher_flash import regions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import serial
 
-from flasher.bundle import Bundle
-from flasher.image_header import FlashParams, describe_header
-from flasher.plan import PlanOptions, build_plan
-from flasher.sample import write_sample
-from tests import bundles
-from tests.cli_helpers import MB, QUIET, ROOT, expected_image, flasher, terminal_env
+from flasher.bundle.archive import Bundle
+from flasher.formats.image_header import FlashParams, describe_header
+from flasher.bundle.plan import PlanOptions, build_plan
+from flasher.bundle.sample import write_sample
+from flasher.bundle import builder as bundles
+from tests.support.cli import MB, QUIET, ROOT, expected_image, flasher, terminal_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -188,7 +188,7 @@ def test_header_patched_to_a_16mb_chip(emu_rom_factory, tmp_path):
 
 
 def test_bootcfg_show_reads_the_board(emu_rom, tmp_path):
-    from flasher import bootcfg
+    from flasher.formats import boot_cfg as bootcfg
     cfg = bootcfg.with_updates(bootcfg.default_config(), current_rom=1, is_first_boot=1)
     (tmp_path / "cfg.bin").write_bytes(bootcfg.place_in_sector(cfg))
     emu_rom.esptool("write-flash", "0x7000", str(tmp_path / "cfg.bin"))
@@ -246,7 +246,7 @@ class Recorder:
 
 def test_python_api_keep_fs_and_erase_all(emu_rom, tmp_path):
     from flasher import api
-    from flasher.connect import ConnectOptions
+    from flasher.device.connect import ConnectOptions
 
     bundle = zip_of(tmp_path, bundles.era_2018())
     options = api.FlashOptions(connect=ConnectOptions(before="no-reset"), after="no-reset")

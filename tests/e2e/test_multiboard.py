@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from emulator.process import EmuRack
-from flasher.sample import write_sample
-from tests import bundles
-from tests.cli_helpers import MB, QUIET, ROOT, expected_image, terminal_env
-from tests.cli_helpers import flasher as _flasher
+from emulator.host.process import EmuRack
+from flasher.bundle.sample import write_sample
+from flasher.bundle import builder as bundles
+from tests.support.cli import MB, QUIET, ROOT, expected_image, terminal_env
+from tests.support.cli import flasher as _flasher
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

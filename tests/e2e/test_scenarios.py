@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from emulator.scenario import bundled_scenarios
-from flasher.bundle import Bundle
-from flasher.plan import PlanOptions, build_plan
-from tests.bundles import user_story
-from tests.cli_helpers import flasher
+from emulator.host.scenario import bundled_scenarios
+from flasher.bundle.archive import Bundle
+from flasher.bundle.plan import PlanOptions, build_plan
+from flasher.bundle.builder import user_story
+from tests.support.cli import flasher
 
 pytestmark = pytest.mark.e2e
 SCENARIOS = {s.name: s for s in bundled_scenarios()}

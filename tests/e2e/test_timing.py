@@ -18,10 +18,10 @@ import termios
 import pytest
 import serial
 
-from emulator.board import Board, BoardConfig
-from emulator.clock import Clock
-from emulator.pty_link import PtyLink
-from emulator.timing_model import predict_write
+from emulator.board.board import Board, BoardConfig
+from emulator.timing.clock import Clock
+from emulator.links.pty import PtyLink
+from emulator.timing.model import predict_write
 
 pytestmark = pytest.mark.e2e
 

@@ -1,10 +1,10 @@
-"""Tests of the Mongoose OS console text generator (emulator.app_console)."""
+"""Tests of the Mongoose OS console text generator (emulator.chips.app_console)."""
 
 from __future__ import annotations
 
 import pytest
 
-from emulator.app_console import AppConsoleConfig, boot_lines, heartbeat, log_prefix
+from emulator.chips.app_console import AppConsoleConfig, boot_lines, heartbeat, log_prefix
 
 MAC = bytes.fromhex("240ac41ca848")
 

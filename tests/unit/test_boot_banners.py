@@ -1,4 +1,4 @@
-"""Byte-exact tests of the ESP32 ROM boot output model (emulator.boot & friends).
+"""Byte-exact tests of the ESP32 ROM boot output model (emulator.chips.esp32.rom_boot & friends).
 
 Golden files under tests/golden/ are transcriptions of real boot logs (sources in
 docs/boot-banners.md), stored with CRLF exactly as the UART sends them.
@@ -16,7 +16,7 @@ from esptool.bin_image import ELFSection, ESP32FirmwareImage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.boot import (
+from emulator.chips.esp32.rom_boot import (
     BootError,
     ResetCause,
     RomFuses,
@@ -35,8 +35,8 @@ from emulator.boot import (
     spi_boot_log,
     wire,
 )
-from emulator.boot_stage2 import AppSegment
-from emulator.rom_loader import clock_div, xor_bytes
+from emulator.chips.esp32.stage2_log import AppSegment
+from emulator.chips.esp32.image_loader import clock_div, xor_bytes
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 REV0, REV3 = RomRevision.REV0, RomRevision.REV3

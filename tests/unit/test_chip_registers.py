@@ -3,8 +3,8 @@
 import pytest
 from esptool.targets.esp32 import ESP32ROM
 
-from emulator.chip import ChipIdentity, Esp32Registers
-from emulator.flash import NorFlash
+from emulator.chips.esp32.registers import ChipIdentity, Esp32Registers
+from emulator.flash.nor import NorFlash
 
 
 def esptool_view(identity: ChipIdentity) -> ESP32ROM:

@@ -1,8 +1,8 @@
 """The classifier names each cause from the traces it leaves (banners from the ROM model)."""
 
-from emulator.boot import ResetCause, RomRevision, Strapping, rom_boot
-from emulator.uart import garble
-from flasher.diagnosis import Cause, Findings, classify, last_boot_mode, stray_bytes
+from emulator.chips.esp32.rom_boot import ResetCause, RomRevision, Strapping, rom_boot
+from emulator.board.uart import garble
+from flasher.diagnose.verdict import Cause, Findings, classify, last_boot_mode, stray_bytes
 
 BLANK = lambda off, n: b"\xff" * n  # noqa: E731
 

@@ -1,10 +1,10 @@
-"""flasher.diagnosis with ESP8266 traces: its ROM banner (at 74880 baud with the usual 26 MHz
+"""flasher.diagnose.verdict with ESP8266 traces: its ROM banner (at 74880 baud with the usual 26 MHz
 crystal), its download mode without "waiting for download", a blank flash, and an ESP8266
 that is the chip the firmware is for."""
 
-from emulator.esp8266_boot import Esp8266Strap, RstCause, rom_boot
-from emulator.uart import garble
-from flasher.diagnosis import Cause, Findings, classify, last_esp8266_mode
+from emulator.chips.esp8266.rom_boot import Esp8266Strap, RstCause, rom_boot
+from emulator.board.uart import garble
+from flasher.diagnose.verdict import Cause, Findings, classify, last_esp8266_mode
 
 
 def banner(strap: Esp8266Strap, cause: int = RstCause.EXT_RESET) -> bytes:

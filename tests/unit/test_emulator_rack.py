@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator import cli
-from emulator.rack import board_mac, board_scenarios
+from emulator.cli import main as cli
+from emulator.host.rack import board_mac, board_scenarios
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -8,14 +8,14 @@ import asyncio
 
 import pytest
 
-from emulator.board import Board
-from emulator.board_setup import load_images, plan_board, rboot_build
-from emulator.cli import build_parser
-from emulator.esp8266_chip import Esp8266Identity
-from emulator.memory_link import MemoryLink
-from emulator.scenario import parse_scenario
-from flasher import bootcfg
-from tests import bundles as B
+from emulator.board.board import Board
+from emulator.host.setup import load_images, plan_board, rboot_build
+from emulator.cli.main import build_parser
+from emulator.chips.esp8266.registers import Esp8266Identity
+from emulator.links.memory import MemoryLink
+from emulator.host.scenario import parse_scenario
+from flasher.formats import boot_cfg as bootcfg
+from flasher.bundle import builder as B
 
 MB = 1 << 20
 UPSTREAM = {"boot_cfg": 0x1000, "fw": (0x2000, 0x202000), "fs": (0x100000, 0x300000),

@@ -1,4 +1,4 @@
-"""The ESP8266 ROM boot model (emulator.esp8266_boot): banner, strapping, reset causes and the
+"""The ESP8266 ROM boot model (emulator.chips.esp8266.rom_boot): banner, strapping, reset causes and the
 image loader's `load/tail/chksum/ho/csum` lines, checked against real boot logs (sources in
 docs/esp8266.md) and golden files stored with CRLF exactly as the UART sends them."""
 
@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.esp8266_boot import (Esp8266State, Esp8266Strap, RstCause, boot_mode_name,
+from emulator.chips.esp8266.rom_boot import (Esp8266State, Esp8266Strap, RstCause, boot_mode_name,
                                    is_download_mode, load_from_flash, rom_boot, wire)
-from emulator.protocol import checksum
-from tests import bundles as B
+from emulator.wire.protocol import checksum
+from flasher.bundle import builder as B
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 from esptool.targets import ESP8266ROM
 
-from emulator.esp8266_chip import ESP8266_MAGIC, Esp8266Identity, Esp8266Registers
-from emulator.flash import NorFlash
+from emulator.chips.esp8266.registers import ESP8266_MAGIC, Esp8266Identity, Esp8266Registers
+from emulator.flash.nor import NorFlash
 
 
 def esptool_on(regs: Esp8266Registers, host_baud: int = 115200) -> ESP8266ROM:

@@ -11,11 +11,11 @@ from esptool.targets import ESP8266ROM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.board import Board, BoardConfig, Pins
-from emulator.esp8266_chip import Esp8266Identity
-from emulator.esp8266_loader import rom_erase_sectors
-from emulator.memory_link import MemoryLink
-from emulator.protocol import SYNC_PAYLOAD, Op, checksum
+from emulator.board.board import Board, BoardConfig, Pins
+from emulator.chips.esp8266.registers import Esp8266Identity
+from emulator.chips.esp8266.rom_quirks import rom_erase_sectors
+from emulator.links.memory import MemoryLink
+from emulator.wire.protocol import SYNC_PAYLOAD, Op, checksum
 from tests.unit.test_loader_inprocess import parse, run, upload_stub
 
 SECTOR = 0x1000

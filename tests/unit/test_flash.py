@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.flash import (BLOCK_SIZE, SECTOR_SIZE, NorFlash, jedec_id_for_size,
+from emulator.flash.nor import (BLOCK_SIZE, SECTOR_SIZE, NorFlash, jedec_id_for_size,
                             size_from_jedec_id)
 
 MB = 1 << 20

@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 
 from flasher import api
-from flasher.device import DeviceInfo
+from flasher.device.board import DeviceInfo
 from flasher.errors import BundleError, DeviceMismatchError, ExitCode, PlanError
-from flasher.image_header import describe_header
-from tests import bundles
+from flasher.formats.image_header import describe_header
+from flasher.bundle import builder as bundles
 from tests.unit.test_flasher_writer import FakeTarget
 
 MB = 1 << 20

@@ -1,4 +1,4 @@
-"""flasher.bootcfg: the Mongoose OS rBoot config sector."""
+"""flasher.formats.boot_cfg: the Mongoose OS rBoot config sector."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flasher import bootcfg
-from flasher.bootcfg import BootConfig, decode, default_config, encode, place_in_sector, render
+from flasher.formats import boot_cfg as bootcfg
+from flasher.formats.boot_cfg import BootConfig, decode, default_config, encode, place_in_sector, render
 
 
 def test_layout_offsets_match_boot_cfg_md():

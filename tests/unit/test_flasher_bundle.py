@@ -1,4 +1,4 @@
-"""flasher.bundle / flasher.manifest: safe zip opening, manifest parsing, part reading."""
+"""flasher.bundle.archive / flasher.bundle.manifest: safe zip opening, manifest parsing, part reading."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import zipfile
 
 import pytest
 
-from flasher.bundle import Bundle, Limits, check_member_name
+from flasher.bundle.archive import Bundle, Limits, check_member_name
 from flasher.errors import BundleError, ExitCode
-from flasher.manifest import parse_int, parse_manifest, parse_part
-from tests import bundles as B
+from flasher.bundle.manifest import parse_int, parse_manifest, parse_part
+from flasher.bundle import builder as B
 
 
 def open_bytes(data: bytes, **kw) -> Bundle:

@@ -8,9 +8,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from flasher import bootcfg, cli
-from flasher.esptool_log import quiet_esptool
-from tests import bundles
+from flasher import cli
+from flasher.formats import boot_cfg as bootcfg
+from flasher.device.esptool_log import quiet_esptool
+from flasher.bundle import builder as bundles
 
 
 def run(capsys, *argv):
@@ -135,11 +136,12 @@ def test_bootcfg_needs_a_source(capsys):
 
 def test_ports_table(capsys, monkeypatch):
     from flasher.commands import ports as ports_cmd
+    from flasher.device import ports as device_ports
     fake = [SimpleNamespace(device="/dev/ttyUSB0", vid=0x0403, pid=0x6001,
                             description="FT232R USB UART", serial_number="A50285BI",
                             location="1-1")]
     monkeypatch.setattr(ports_cmd, "list_serial_ports",
-                        lambda: __import__("flasher.ports").ports.list_serial_ports(lambda: fake))
+                        lambda: device_ports.list_serial_ports(lambda: fake))
     code, out, _ = run(capsys, "ports")
     assert code == 0 and "0403:6001" in out and "FTDI FT232R" in out
     assert "without --port, flasher uses /dev/ttyUSB0" in out

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from esptool.util import FatalError
 
-from flasher import connect as connect_mod
-from flasher.connect import (Attempt, ConnectOptions, esptool_error_text, raise_baud,
+from flasher.device import connect as connect_mod
+from flasher.device.connect import (Attempt, ConnectOptions, esptool_error_text, raise_baud,
                              sync_loader)
 from flasher.errors import ConnectError, ExitCode
 

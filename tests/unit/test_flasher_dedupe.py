@@ -1,4 +1,4 @@
-"""flasher.dedupe: which sectors to write, and the cost model behind the choice."""
+"""flasher.write.dedupe: which sectors to write, and the cost model behind the choice."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flasher.dedupe import (BLANK_SECTOR_MD5, SECTOR, CostModel, decide_writes, mos_rule,
+from flasher.write.dedupe import (BLANK_SECTOR_MD5, SECTOR, CostModel, decide_writes, mos_rule,
                             pad_to_sectors, sector_md5s)
 
 MB = 1024 * 1024

@@ -1,4 +1,4 @@
-"""flasher.export: part files, esptool argument file and script, merged image."""
+"""flasher.bundle.export: part files, esptool argument file and script, merged image."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pytest
 from esptool import expand_file_arguments
 from esptool.cmds import merge_bin
 
-from flasher.bundle import Bundle
-from flasher.export import KEEP_FLAGS, export_plan, safe_file_name
-from flasher.image_header import FlashParams
-from flasher.plan import PlanOptions, build_plan
-from tests import bundles as B
+from flasher.bundle.archive import Bundle
+from flasher.bundle.export import KEEP_FLAGS, export_plan, safe_file_name
+from flasher.formats.image_header import FlashParams
+from flasher.bundle.plan import PlanOptions, build_plan
+from flasher.bundle import builder as B
 
 
 def make_plan(builder=None, **opts):

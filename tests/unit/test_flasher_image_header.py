@@ -1,4 +1,4 @@
-"""flasher.image_header: boot image flash-parameter patch, checked against esptool itself."""
+"""flasher.formats.image_header: boot image flash-parameter patch, checked against esptool itself."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from esptool.bin_image import LoadFirmwareImage
 from esptool.cmds import _update_image_flash_params
 from esptool.targets import ESP32ROM
 
-from flasher.image_header import (FlashParams, boot_offset, describe_header, flash_freqs,
+from flasher.formats.image_header import (FlashParams, boot_offset, describe_header, flash_freqs,
                                   flash_sizes, patch_image_header, size_name)
-from tests.bundles import esp32_image
+from flasher.bundle.builder import esp32_image
 
 
 def assert_valid_esp32(data: bytes) -> None:

@@ -15,12 +15,12 @@ from dataclasses import replace
 import pytest
 
 from flasher import api, cli
-from flasher.diagnosis import Cause, Diagnosis
+from flasher.diagnose.verdict import Cause, Diagnosis
 from flasher.errors import ConnectError, ExitCode, PortError, UsageError, WriteError
-from flasher.multi import (FAILED, INTERRUPTED, NOT_STARTED, OK, Batch, BoardStopped,
+from flasher.batch.runner import (FAILED, INTERRUPTED, NOT_STARTED, OK, Batch, BoardStopped,
                            CancelToken, expand_ports)
-from flasher.production_log import BoardRecord, ProductionLog
-from tests import bundles
+from flasher.batch.production_log import BoardRecord, ProductionLog
+from flasher.bundle import builder as bundles
 from tests.unit.test_flasher_api import INFO, FakeDevice
 
 pytestmark = pytest.mark.timeout(30)
@@ -278,7 +278,7 @@ def test_quiet_esptool_is_per_thread_and_restored_by_the_last_block():
     import esptool.loader
     from esptool.logger import log
 
-    from flasher.esptool_log import quiet_esptool
+    from flasher.device.esptool_log import quiet_esptool
 
     original = esptool.loader.HexFormatter
     inside, leave = threading.Event(), threading.Event()

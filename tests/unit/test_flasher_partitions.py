@@ -1,4 +1,4 @@
-"""flasher.partitions: binary ESP32 partition table parse / verify / build."""
+"""flasher.formats.partition_table: binary ESP32 partition table parse / verify / build."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flasher.errors import BundleError
-from flasher.partitions import (MAX_ENTRIES, TABLE_MAX_LEN, Partition, PartitionTable,
+from flasher.formats.partition_table import (MAX_ENTRIES, TABLE_MAX_LEN, Partition, PartitionTable,
                                 subtype_name, subtype_value, type_name, type_value)
-from tests import bundles as B
+from flasher.bundle import builder as B
 
 
 def entry(label: str, ptype: int, subtype: int, offset: int, size: int, flags: int = 0) -> bytes:

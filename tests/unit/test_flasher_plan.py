@@ -1,4 +1,4 @@
-"""flasher.plan: address resolution, checks, options, device checks, full image."""
+"""flasher.bundle.plan: address resolution, checks, options, device checks, full image."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from esptool.bin_image import LoadFirmwareImage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flasher.bundle import Bundle
+from flasher.bundle.archive import Bundle
 from flasher.errors import BundleError, DeviceMismatchError, ExitCode, PlanError
-from flasher.image_header import FlashParams
-from flasher.plan import (BOOT_CFG_EXPLAIN, PlanOptions, build_plan, check_chip,
+from flasher.formats.image_header import FlashParams
+from flasher.bundle.plan import (BOOT_CFG_EXPLAIN, PlanOptions, build_plan, check_chip,
                           check_encryption, check_fits)
-from tests import bundles as B
+from flasher.bundle import builder as B
 
 MB = 1024 * 1024
 

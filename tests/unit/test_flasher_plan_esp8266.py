@@ -1,4 +1,4 @@
-"""flasher.plan for ESP8266 bundles: rBoot at 0x0, boot_cfg fill, addr1 slots, sys_params rules
+"""flasher.bundle.plan for ESP8266 bundles: rBoot at 0x0, boot_cfg fill, addr1 slots, sys_params rules
 (mos cli/flash/esp/flasher/flash.go: adjustSysParamsLocation, sanityCheckImages)."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from esptool.bin_image import LoadFirmwareImage
 
-from flasher.bundle import Bundle
+from flasher.bundle.archive import Bundle
 from flasher.errors import DeviceMismatchError, PlanError
-from flasher.image_header import FlashParams
-from flasher.plan import PlanOptions, build_plan, check_chip
-from tests import bundles as B
+from flasher.formats.image_header import FlashParams
+from flasher.bundle.plan import PlanOptions, build_plan, check_chip
+from flasher.bundle import builder as B
 
 MB = 1024 * 1024
 

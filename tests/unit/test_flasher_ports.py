@@ -9,7 +9,7 @@ import pytest
 import serial
 
 from flasher.errors import ExitCode, PortError, UsageError
-from flasher.ports import (adapter_name, list_serial_ports, open_port, pick_port,
+from flasher.device.ports import (adapter_name, list_serial_ports, open_port, pick_port,
                            port_error_message, resolve_port)
 
 

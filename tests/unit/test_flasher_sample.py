@@ -7,9 +7,9 @@ import zlib
 
 from esptool.bin_image import LoadFirmwareImage
 
-from flasher.bundle import Bundle
-from flasher.plan import PlanOptions, build_plan
-from flasher.sample import sample_bundle
+from flasher.bundle.archive import Bundle
+from flasher.bundle.plan import PlanOptions, build_plan
+from flasher.bundle.sample import sample_bundle
 
 
 def plan(version):

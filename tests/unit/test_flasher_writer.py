@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 import pytest
 
-from flasher.dedupe import SECTOR
+from flasher.write.dedupe import SECTOR
 from flasher.errors import TransferError, WriteError
-from flasher.plan import Plan, PlanOptions, build_plan
-from flasher.survey import first_bad_sector, survey_region
-from flasher.writer import WriteOptions, verify_plan, write_plan
-from tests import bundles
+from flasher.bundle.plan import Plan, PlanOptions, build_plan
+from flasher.write.survey import first_bad_sector, survey_region
+from flasher.write.writer import WriteOptions, verify_plan, write_plan
+from flasher.bundle import builder as bundles
 
 MB = 1 << 20
 
@@ -66,7 +66,7 @@ class FakeTarget:
 
 
 def plan_of(builder: bundles.BundleBuilder, size: int = 4 * MB) -> Plan:
-    from flasher.bundle import Bundle
+    from flasher.bundle.archive import Bundle
     with Bundle.open(builder.stream()) as bundle:
         return build_plan(bundle, PlanOptions(flash_size=size))
 

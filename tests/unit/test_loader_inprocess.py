@@ -9,10 +9,10 @@ import zlib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator import slip
-from emulator.board import Board, BoardConfig
-from emulator.memory_link import MemoryLink
-from emulator.protocol import SYNC_PAYLOAD, Op, build_command, checksum
+from emulator.wire import slip
+from emulator.board.board import Board, BoardConfig
+from emulator.links.memory import MemoryLink
+from emulator.wire.protocol import SYNC_PAYLOAD, Op, build_command, checksum
 
 
 async def booted(**kw) -> tuple[Board, MemoryLink]:

@@ -1,4 +1,4 @@
-"""emulator.rboot: the Mongoose OS rBoot's find_image() replayed against a flash image
+"""emulator.chips.esp8266.rboot: the Mongoose OS rBoot's find_image() replayed against a flash image
 (cesanta/mongoose-os platforms/esp8266/rboot/rboot/rboot.c, "rBoot v1.2.1-cesanta1")."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from emulator.esp8266_boot import Esp8266Strap, RstCause, rom_boot, wire
-from emulator.rboot import RbootBuild, check_image, find_image, uart_baud
-from flasher import bootcfg
-from flasher.bundle import Bundle
-from flasher.plan import PlanOptions, build_plan
-from tests import bundles as B
+from emulator.chips.esp8266.rom_boot import Esp8266Strap, RstCause, rom_boot, wire
+from emulator.chips.esp8266.rboot import RbootBuild, check_image, find_image, uart_baud
+from flasher.formats import boot_cfg as bootcfg
+from flasher.bundle.archive import Bundle
+from flasher.bundle.plan import PlanOptions, build_plan
+from flasher.bundle import builder as B
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 MB = 1 << 20

@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from emulator.scenario import ScenarioError, bundled_scenarios, load_scenario, parse_scenario
+from emulator.host.scenario import ScenarioError, bundled_scenarios, load_scenario, parse_scenario
 
 
 def test_bundled_scenarios_load_and_declare_their_diagnosis():

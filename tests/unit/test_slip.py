@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.slip import SlipDecoder, encode
+from emulator.wire.slip import SlipDecoder, encode
 
 
 def test_encode_escapes_special_bytes():

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator.clock import UART_FIFO, Clock, FlashTimer, TimingProfile, wire_seconds
-from emulator.flash import NorFlash
-from emulator.uart import Uart, bauds_compatible, garble
+from emulator.timing.clock import UART_FIFO, Clock, FlashTimer, TimingProfile, wire_seconds
+from emulator.flash.nor import NorFlash
+from emulator.board.uart import Uart, bauds_compatible, garble
 
 
 # -- profile ------------------------------------------------------------------------------

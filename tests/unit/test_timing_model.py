@@ -12,13 +12,13 @@ import zlib
 
 import pytest
 
-from emulator import slip
-from emulator.board import Board, BoardConfig
-from emulator.clock import Clock, TimingProfile, wire_seconds
-from flasher.sample import code_like
-from emulator.memory_link import MemoryLink
-from emulator.protocol import SYNC_PAYLOAD, Op, build_command, checksum
-from emulator.timing_model import esptool_job, predict_write, synthetic_job
+from emulator.wire import slip
+from emulator.board.board import Board, BoardConfig
+from emulator.timing.clock import Clock, TimingProfile, wire_seconds
+from flasher.bundle.sample import code_like
+from emulator.links.memory import MemoryLink
+from emulator.wire.protocol import SYNC_PAYLOAD, Op, build_command, checksum
+from emulator.timing.model import esptool_job, predict_write, synthetic_job
 
 MB = 1 << 20
 

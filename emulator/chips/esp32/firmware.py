@@ -1,0 +1,127 @@
+"""What the chip runs after a reset: the ROM's boot path, its loader, the stub, the app.
+
+`Firmware.run()` is the body of the board's firmware task. It prints what the ROM
+prints for this reset (`boot.rom_boot`, byte-exact and paced as the ROM paces it),
+then follows the ROM's decision: serve the serial loader (download mode), run the
+image from flash (an "app" that chatters and never answers SYNC), or sit halted until
+the RTC watchdog resets the chip again (blank or corrupt flash).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, cast
+
+from emulator.chips.esp32.app_runner import AppRunner
+from emulator.chips.esp32.rom_boot import BootOutcome, ResetCause, RomRevision, RomState, Strapping, rom_boot
+from emulator.loader.transitions import ResetReason
+from emulator.chips.esp32.registers import ChipIdentity
+from emulator.loader.rom import RomLoader
+from emulator.loader.stub import StubLoader
+
+if TYPE_CHECKING:
+    from emulator.board.board import Board
+
+log = logging.getLogger(__name__)
+
+RESET_CAUSES = {
+    ResetReason.POWER_ON: ResetCause.POWERON_RESET,
+    ResetReason.EN_PIN: ResetCause.POWERON_RESET,     # an EN pulse is a power-on reset
+    ResetReason.SOFTWARE: ResetCause.SW_RESET,        # system reset from the loader
+    ResetReason.WATCHDOG: ResetCause.RTCWDT_RTC_RESET,
+    ResetReason.BROWN_OUT: ResetCause.RTCWDT_BROWN_OUT_RESET,
+}
+
+
+class Firmware:
+    """The ESP32's firmware; `family.ChipFamily` picks a subclass for other chips, which
+    swap the loader classes and override `run` / `run_user_code`."""
+
+    rom_loader_class: type[RomLoader] = RomLoader
+    stub_loader_class: type[StubLoader] = StubLoader
+
+    def __init__(self, board: "Board") -> None:
+        self.board = board
+        self.app = AppRunner(board)
+        self.last_boot: BootOutcome | None = None
+
+    def rom_revision(self) -> RomRevision:
+        return RomRevision.for_chip_revision(cast(ChipIdentity, self.board.identity).revision)
+
+    @property
+    def strap(self) -> Strapping:
+        """The ESP32 latch (the board keeps whatever its chip family latches)."""
+        return cast(Strapping, self.board.strap)
+
+    def _read_flash(self, offset: int, length: int) -> bytes:
+        """The ROM's view of the flash: addresses wrap at the chip size, as on SPI."""
+        flash = self.board.flash
+        out = bytearray()
+        while length > 0:
+            pos = offset % flash.size
+            n = min(length, flash.size - pos)
+            out += flash.peek(pos, n)
+            offset += n
+            length -= n
+        return bytes(out)
+
+    async def run(self, reason: ResetReason) -> None:
+        board = self.board
+        started = time.monotonic()
+        outcome = rom_boot(self.rom_revision(), RESET_CAUSES[reason], self.strap,
+                           self._read_flash)
+        self.last_boot = outcome
+        board.faults.on_boot(outcome.state is RomState.DOWNLOAD)
+        board.set_mode({RomState.DOWNLOAD: "download", RomState.RUNNING: "boot",
+                        RomState.HALTED: "halted", RomState.SDIO_WAIT: "sdio"}[outcome.state])
+        for at, chunk in outcome.timed:
+            delay = started + at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await board.print_bytes(chunk)
+        if outcome.state is RomState.DOWNLOAD:
+            await self.serve_loader()
+        elif outcome.state is RomState.RUNNING:
+            await self.app.run(outcome)
+        elif outcome.next_reset is not None and outcome.reset_after_s is not None:
+            delay = started + outcome.reset_after_s - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            board.schedule_reset(ResetReason.WATCHDOG)
+        else:
+            log.info("%s: ROM halted (%s)", board.name, outcome.error)
+            await asyncio.Event().wait()
+
+    async def serve_loader(self) -> None:
+        board = self.board
+        loader: RomLoader | StubLoader = self.rom_loader_class(board)
+        while True:
+            transition = await loader.serve()
+            if transition.kind == "stub":
+                log.info("%s: stub flasher uploaded, entry %s", board.name, transition.detail)
+                board.set_mode("stub")
+                loader = self.stub_loader_class(board)
+                await loader.greet()
+            elif transition.kind == "reset":
+                board.schedule_reset(transition.reason or ResetReason.SOFTWARE)
+                return
+            elif transition.kind == "run_user_code":
+                await self.run_user_code()
+                return
+            else:  # hang: jumped into code we cannot run
+                board.set_mode("hung")
+                await asyncio.Event().wait()
+
+    async def run_user_code(self) -> None:
+        """The loader jumps to the flash image without a reset (esptool's ROM soft
+        reset): the ROM's image loader runs, then the app."""
+        board = self.board
+        outcome = rom_boot(self.rom_revision(), ResetCause.SW_CPU_RESET,
+                           Strapping(), self._read_flash)
+        if outcome.state is RomState.RUNNING:
+            await self.app.run(outcome)
+        else:
+            board.set_mode("halted")
+            await asyncio.Event().wait()

@@ -1,0 +1,240 @@
+"""The ESP32 as esptool sees it through READ_REG/WRITE_REG: eFuses, clocks, SPI1, RAM.
+
+esptool identifies the chip, its revision, package, crystal and MAC purely from register
+reads, and drives the SPI flash controller through register writes to read the JEDEC id
+and status registers. This module answers those reads from a `ChipIdentity` and runs SPI
+user commands against the `NorFlash`. Addresses and bit positions follow esptool's
+`targets/esp32.py` (named as in the ESP32 TRM) — see docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from emulator.flash.nor import NorFlash
+from emulator.chips.register_map import RegisterMap
+
+log = logging.getLogger(__name__)
+
+CHIP_DETECT_MAGIC_REG = 0x40001000
+ESP32_MAGIC = 0x00F01D83
+
+EFUSE_RD_BASE = 0x3FF5A000           # eFuse BLK0 read words 0..6
+APB_CTL_DATE = 0x3FF6607C            # bit 31 is revision bit 2
+UART0_CLKDIV = 0x3FF40014
+RTC_CALI_CFG1 = 0x3FF5F06C           # RTC calibration of CK8M, used for the ROM's baud math
+GPIO_STRAP = 0x3FF44038              # strapping pins latched at reset
+RTC_CNTL_SDIO_CONF = 0x3FF48074
+
+SPI1_BASE = 0x3FF42000
+SPI_CMD = SPI1_BASE + 0x00
+SPI_ADDR = SPI1_BASE + 0x04
+SPI_USR = SPI1_BASE + 0x1C
+SPI_USR1 = SPI1_BASE + 0x20
+SPI_USR2 = SPI1_BASE + 0x24
+SPI_MOSI_DLEN = SPI1_BASE + 0x28
+SPI_MISO_DLEN = SPI1_BASE + 0x2C
+SPI_W0 = SPI1_BASE + 0x80
+SPI_W_COUNT = 16
+SPI_USR_ADDR = 1 << 30
+SPI_USR_MISO = 1 << 28
+SPI_USR_MOSI = 1 << 27
+
+CK8M_EFUSE = 64                      # EFUSE_RD_CK8M_FREQ as seen on real chips
+APB_FREQ_STUB = 80_000_000           # the stub switches the APB clock to the PLL
+
+SFDP_SIGNATURE = 0x50444653          # "SFDP" read little-endian from address 0
+
+# CHIP_DETECT_MAGIC_REG values of other chips (esptool targets/*.py), for the
+# "wrong chip on the bench" scenario.
+OTHER_CHIP_MAGIC = {"esp8266": 0xFFF0C101, "esp32s2": 0x000007C6, "esp32c3": 0x6921506F}
+
+# Packages as esptool names them (targets/esp32.py get_chip_description).
+PACKAGES = {"D0WDQ6": 0, "D0WD": 1, "D2WD": 2, "U4WDH": 4, "PICO-D4": 5, "PICO-V3-02": 6}
+
+
+def _crc8_maxim(data: bytes) -> int:
+    """CRC-8 (reflected poly 0x8C) as the ROM's crc8_le uses for the factory MAC."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8C if crc & 1 else crc >> 1
+    return crc
+
+
+@dataclass
+class ChipIdentity:
+    """What makes one ESP32 different from another, as burned in eFuse at the factory."""
+
+    family: ClassVar[str] = "esp32"
+    revision: int = 1                  # major: 0, 1, 2, 3
+    minor: int = 0
+    mac: bytes = bytes.fromhex("240ac49a582c")
+    crystal_mhz: int = 40
+    package: str | None = None         # default: D0WDQ6 before v3, D0WD (-V3) from v3
+    single_core: bool = False
+    max_cpu_mhz: int = 240
+    magic: int = ESP32_MAGIC           # another chip's value makes esptool see that chip
+
+    def __post_init__(self) -> None:
+        if self.revision not in (0, 1, 2, 3):
+            raise ValueError(f"ESP32 revision {self.revision} does not exist (0, 1, 2 or 3)")
+        if not 0 <= self.minor <= 3:
+            raise ValueError(f"minor revision {self.minor} out of range 0..3")
+        if len(self.mac) != 6:
+            raise ValueError("MAC must be 6 bytes")
+        if self.crystal_mhz not in (26, 40):
+            raise ValueError(f"ESP32 crystals are 26 or 40 MHz, not {self.crystal_mhz}")
+        if self.package is None:
+            self.package = "D0WD" if self.revision >= 3 else "D0WDQ6"
+        if self.package not in PACKAGES:
+            raise ValueError(f"unknown package {self.package!r}; known: {', '.join(PACKAGES)}")
+
+    @property
+    def mac_str(self) -> str:
+        return ":".join(f"{b:02x}" for b in self.mac)
+
+    @property
+    def rom_date(self) -> str:
+        return "Jul 29 2019 12:21:46" if self.revision >= 3 else "Jun  8 2016 00:22:57"
+
+    def efuse_words(self) -> list[int]:
+        """BLK0 read words 0..6 encoding this identity (security features all off)."""
+        words = [0] * 7
+        crc = _crc8_maxim(self.mac)
+        words[1] = int.from_bytes(self.mac[2:6], "big")
+        words[2] = (crc << 16) | int.from_bytes(self.mac[0:2], "big")
+        pkg = PACKAGES[self.package or "D0WDQ6"]
+        word3 = ((pkg & 0x7) << 9) | (((pkg >> 3) & 1) << 2)
+        word3 |= 1 << 13                                   # CPU frequency rated
+        if self.max_cpu_mhz == 160:
+            word3 |= 1 << 12
+        if self.single_core:
+            word3 |= 1
+        if self.revision >= 1:
+            word3 |= 1 << 15                               # revision bit 0
+        words[3] = word3
+        words[4] = CK8M_EFUSE | (0x0B << 8)                # CK8M + an ADC Vref calibration
+        word5 = (self.minor & 0x3) << 24
+        if self.revision >= 2:
+            word5 |= 1 << 20                               # revision bit 1
+        words[5] = word5
+        return words
+
+    def apb_ctl_date(self) -> int:
+        return 0x80000000 if self.revision >= 3 else 0x16042000
+
+    def rtc_cali_value(self) -> int:
+        """RTCCALICFG1 so that esptool's ROM-frequency estimate equals the crystal exactly."""
+        cali = self.crystal_mhz * 1_000_000 * 40 // (15625 * CK8M_EFUSE)
+        return cali << 7
+
+
+@dataclass
+class SpiFlashController:
+    """SPI1 'user command' engine: enough of it to run what esptool sends to the flash."""
+
+    flash: NorFlash
+    regs: dict[int, int] = field(default_factory=dict)
+    write_enabled: bool = False
+
+    def execute(self) -> None:
+        usr = self.regs.get(SPI_USR, 0)
+        usr2 = self.regs.get(SPI_USR2, 0)
+        opcode = usr2 & 0xFF
+        miso_bits = (self.regs.get(SPI_MISO_DLEN, 0) + 1) if usr & SPI_USR_MISO else 0
+        mosi_bits = (self.regs.get(SPI_MOSI_DLEN, 0) + 1) if usr & SPI_USR_MOSI else 0
+        addr = 0
+        if usr & SPI_USR_ADDR:
+            addr_len = ((self.regs.get(SPI_USR1, 0) >> 26) & 0x3F) + 1
+            addr = (self.regs.get(SPI_ADDR, 0) >> (32 - addr_len)) & ((1 << addr_len) - 1)
+        mosi = b"".join(struct.pack("<I", self.regs.get(SPI_W0 + 4 * i, 0))
+                        for i in range(SPI_W_COUNT))[: (mosi_bits + 7) // 8]
+        reply = self._command(opcode, addr, mosi, (miso_bits + 7) // 8)
+        if miso_bits:
+            reply = reply.ljust(64, b"\x00")
+            for i in range(SPI_W_COUNT):
+                self.regs[SPI_W0 + 4 * i] = struct.unpack_from("<I", reply, 4 * i)[0]
+        log.debug("SPI cmd %#04x addr %#x mosi %s -> %d bytes", opcode, addr, mosi.hex(),
+                  (miso_bits + 7) // 8)
+
+    def _command(self, opcode: int, addr: int, mosi: bytes, nread: int) -> bytes:
+        flash = self.flash
+        if opcode == 0x9F:                                   # RDID
+            jid = flash.jedec_id
+            return bytes([(jid >> 16) & 0xFF, (jid >> 8) & 0xFF, jid & 0xFF])
+        if opcode == 0x5A:                                   # RDSFDP
+            return self._sfdp(addr, nread)
+        if opcode in (0x05, 0x35, 0x15):                     # RDSR1/2/3
+            index = {0x05: 0, 0x35: 1, 0x15: 2}[opcode]
+            value = flash.status[index] | (0x02 if index == 0 and self.write_enabled else 0)
+            return bytes([value] * max(nread, 1))
+        if opcode == 0x06:                                   # WREN
+            self.write_enabled = True
+        elif opcode in (0x04,):                              # WRDI
+            self.write_enabled = False
+        elif opcode == 0x50:                                 # volatile SR write enable
+            self.write_enabled = True
+        elif opcode == 0x01 and self.write_enabled:          # WRSR (1 or 2 bytes)
+            for i, value in enumerate(mosi[:2]):
+                flash.status[i] = value & 0xFC               # WIP/WEL are read-only
+            self.write_enabled = False
+        elif opcode in (0x31, 0x11) and self.write_enabled and mosi:
+            flash.status[1 if opcode == 0x31 else 2] = mosi[0]
+            self.write_enabled = False
+        elif opcode == 0x03:                                 # READ
+            return flash.read(addr, min(nread, flash.size - addr)) if addr < flash.size else b""
+        elif opcode == 0x4B:                                 # read unique id
+            return bytes(range(0x10, 0x10 + max(nread, 8)))[:max(nread, 8)]
+        # 0x66/0x99 reset, 0xAB/0xB9 power, 0x79/0xFF XMC wake: no visible effect.
+        return b""
+
+    def _sfdp(self, addr: int, nread: int) -> bytes:
+        """A minimal JEDEC SFDP table: signature, one parameter header, density dword."""
+        table = bytearray(b"\xff" * 256)
+        table[0:8] = struct.pack("<IBBBB", SFDP_SIGNATURE, 6, 1, 0, 0xFF)
+        table[8:16] = bytes([0x00, 6, 1, 9, 0x30, 0x00, 0x00, 0xFF])
+        density_bits = self.flash.size * 8 - 1
+        table[0x30:0x34] = b"\xe5\x20\xf1\xff"
+        table[0x34:0x38] = struct.pack("<I", density_bits)
+        return bytes(table[addr:addr + nread])
+
+
+class Esp32Registers(RegisterMap):
+    """Memory-mapped view used by READ_REG/WRITE_REG (and by MEM_* for RAM)."""
+
+    spi_base = SPI1_BASE
+
+    def __init__(self, identity: ChipIdentity, flash: NorFlash) -> None:
+        super().__init__()
+        self.identity = identity
+        self.spi = SpiFlashController(flash)
+        self.strapping = 0x13          # GPIO_STRAP value latched at the last reset
+        self.uart_baud = 115200
+        self.apb_hz = identity.crystal_mhz * 1_000_000
+        self._efuse = identity.efuse_words()
+
+    def on_reset(self, strapping: int) -> None:
+        self.strapping = strapping
+        self.apb_hz = self.identity.crystal_mhz * 1_000_000
+        self.uart_baud = 115200
+        self.clear()
+
+    def read_special(self, addr: int) -> int | None:
+        if addr == CHIP_DETECT_MAGIC_REG:
+            return self.identity.magic
+        if EFUSE_RD_BASE <= addr < EFUSE_RD_BASE + 4 * len(self._efuse) and addr % 4 == 0:
+            return self._efuse[(addr - EFUSE_RD_BASE) // 4]
+        if addr == APB_CTL_DATE:
+            return self.identity.apb_ctl_date()
+        if addr == UART0_CLKDIV:
+            return round(self.apb_hz / self.uart_baud) & 0xFFFFF
+        if addr == RTC_CALI_CFG1:
+            return self.identity.rtc_cali_value()
+        if addr == GPIO_STRAP:
+            return self.strapping
+        return None

@@ -1,0 +1,145 @@
+"""The ESP8266 mask-ROM serial loader, with the quirks esptool works around.
+
+Why a subclass of the ESP32 `RomLoader`: the framing and most handlers are shared, but the
+ESP8266 ROM (`UartDwnLdProc` at 0x40003368 in the ROM ELF, see docs/esp8266.md) differs in
+ways esptool depends on:
+- 2 status bytes, not 4 (esptool serial-protocol docs; real traces in esptool#397/#620);
+- only opcodes 0x02..0x0B exist (its jump table): no SPI_ATTACH, CHANGE_BAUDRATE,
+  compressed writes, MD5 or READ_FLASH_SLOW. Anything else gets error 0x05 in a response
+  that carries the *previous* response's opcode and value, sent 8 times when that was a
+  SYNC - which is what esptool's UnsupportedCommandError path expects ("sent 8 times");
+- FLASH_BEGIN takes exactly 16 bytes and erases with `SPIEraseArea`, whose bug erases
+  min(head, n) + n sectors for n requested (esptool `get_erase_size` inverts it);
+- FLASH_DATA blocks must be a multiple of 4 bytes, in sequence;
+- FLASH_END (either flag) leaves the loader and boots from flash; it answers 0x06 when the
+  blocks or bytes received differ from FLASH_BEGIN's, but leaves anyway;
+- the ROM's flash chip descriptor defaults to 4 MB (`flashchip` at 0x3fffc718:
+  0x1640ef, 0x400000, ...) until SPI_SET_PARAMS changes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from emulator.flash.nor import BLOCK_SIZE, SECTOR_SIZE
+from emulator.loader.flash_transfer import FlashWriter
+from emulator.loader.command_loop import CommandError, Transition
+from emulator.wire.protocol import Command, Op, RomError, StatusFormat, build_response
+from emulator.loader.rom import RomLoader
+from emulator.loader.stub import StubLoader
+
+log = logging.getLogger(__name__)
+
+ESP8266_ROM_STATUS = StatusFormat(2)
+ROM_OPS = frozenset(range(0x02, 0x0C))          # the ROM's 12-entry jump table, 0/1 invalid
+ROM_MAX_BLOCK = 0x1800
+ROM_CHIP_SIZE = 0x400000                        # ROM default flashchip->chip_size
+SYNC_REPEATS = 8
+
+
+def rom_erase_sectors(offset: int, size: int) -> tuple[int, int]:
+    """(head sectors erased one by one, total sectors erased) by the ROM's SPIEraseArea
+    for `size` bytes at `offset`: it erases the head up to the next 64 KB block, then -
+    its bug - `n` more sectors instead of `n - head`."""
+    n = -(-size // SECTOR_SIZE)
+    per_block = BLOCK_SIZE // SECTOR_SIZE
+    head = min(per_block - (offset // SECTOR_SIZE) % per_block, n)
+    return head, head + n
+
+
+class Esp8266RomLoader(RomLoader):
+    name = "rom8266"
+    status = ESP8266_ROM_STATUS
+
+    def __init__(self, board) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(board)
+        self._handlers = {op: h for op, h in self._handlers.items() if op in ROM_OPS}
+        self._last_op = 0
+        self._last_value = 0
+        self._erase_size = 0
+        self._blocks = 0
+
+    # -- responses: the ROM reuses one response buffer ------------------------------------
+
+    async def reply(self, op: int, value: int = 0, data: bytes = b"") -> None:
+        if op in (Op.SYNC, Op.READ_REG):
+            self._last_value = value
+        self._last_op = op
+        await self.board.send_packet(build_response(op, self._last_value,
+                                                    data + self.status.ok()))
+
+    async def fail(self, op: int, code: int) -> None:
+        self._last_op = op
+        await self.board.send_packet(build_response(op, self._last_value,
+                                                    self.status.fail(code, stub=False)))
+
+    async def unsupported(self, cmd: Command) -> None:
+        op = self._last_op
+        packet = build_response(op, self._last_value,
+                                self.status.fail(RomError.INVALID_MESSAGE, stub=False))
+        for _ in range(SYNC_REPEATS if op == Op.SYNC else 1):
+            await self.board.send_packet(packet)
+
+    # -- flash write ----------------------------------------------------------------------
+
+    def _chip_size(self) -> int:
+        return int(self.board.spi_params.get("total", ROM_CHIP_SIZE))
+
+    def _begin(self, cmd: Command, compressed: bool) -> FlashWriter:
+        self.require_len(cmd, 16)
+        erase_size, num_blocks, block_size, offset = cmd.words(4)
+        if block_size > ROM_MAX_BLOCK:
+            raise CommandError(RomError.INVALID_MESSAGE, f"block size {block_size}")
+        if offset + erase_size > self._chip_size() or offset % SECTOR_SIZE:
+            raise CommandError(RomError.FAILED_TO_ACT,
+                               f"SPIEraseArea({offset:#x}, {erase_size:#x}) refused")
+        # the timing model's FlashWriter takes the clock; the core one does not
+        extra: dict[str, Any] = ({"clock": self.clock} if "clock" in
+                                 {f.name for f in dataclasses.fields(FlashWriter)} else {})
+        writer = FlashWriter(self.flash, offset, erase_size, block_size, num_blocks,
+                             compressed=False, lazy_erase=False, **extra)
+        self._erase(offset, erase_size)
+        self._erase_size, self._blocks = erase_size, num_blocks
+        return writer
+
+    def _erase(self, offset: int, size: int) -> None:
+        head, total = rom_erase_sectors(offset, size)
+        sector, end = offset // SECTOR_SIZE, min(offset // SECTOR_SIZE + total,
+                                                 self.flash.size // SECTOR_SIZE)
+        per_block = BLOCK_SIZE // SECTOR_SIZE
+        while sector < end:
+            if sector >= offset // SECTOR_SIZE + head and sector % per_block == 0 \
+                    and end - sector > per_block:
+                self.flash.erase_block(sector * SECTOR_SIZE)
+                sector += per_block
+            else:
+                self.flash.erase_sector(sector * SECTOR_SIZE)
+                sector += 1
+        log.debug("rom8266: FLASH_BEGIN %#x bytes at %#x erased %d sectors", size, offset,
+                  total)
+
+    async def _data(self, cmd: Command, compressed: bool) -> None:
+        writer = self._writer
+        if len(cmd.data) >= 16:
+            length, seq = cmd.words(2)
+            if length % 4 or (writer is not None and seq != writer.next_seq):
+                raise CommandError(RomError.INVALID_MESSAGE, f"block {seq} of {length} bytes")
+        await super()._data(cmd, compressed)
+
+    async def handle_FLASH_END(self, cmd: Command) -> Transition:
+        writer, self._writer = self._writer, None
+        received = writer.next_seq if writer else 0
+        written = writer.written if writer else 0
+        if received != self._blocks or written != self._erase_size:
+            await self.fail(Op.FLASH_END, RomError.FAILED_TO_ACT)
+        else:
+            await self.reply(Op.FLASH_END)
+        self._erase_size = self._blocks = 0
+        return Transition("run_user_code", detail="FLASH_END")
+
+
+# The esptool stub behaves the same on both chips as far as the host can tell; its reboot
+# (FLASH_END 0) jumps to the ROM's reset vector, which Esp8266Firmware models.
+Esp8266StubLoader = StubLoader

@@ -1,0 +1,93 @@
+"""`emu-rom ctl`: the command-line client of the control channel (see control.py).
+
+    emu-rom ctl --link /tmp/esp32 press-en --hold-io0
+    emu-rom ctl --socket /tmp/esp32.ctl status
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from emulator.links.control import ControlError, request
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="emu-rom ctl",
+                                description="Do to an emulated board what hands do on the "
+                                            "bench.")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--socket", metavar="ENDPOINT",
+                       help="control endpoint: socket path or tcp:PORT "
+                            "(default: $EMU_ROM_CTL)")
+    where.add_argument("--link", metavar="PATH",
+                       help="the emulator's --link path; the socket is PATH.ctl")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    sub.add_parser("status", help="board state as JSON")
+    pe = sub.add_parser("press-en", help="press and release EN (reset)")
+    pe.add_argument("--hold-io0", action="store_true",
+                    help="hold IO0/BOOT low during the reset (enter download mode)")
+    pe.add_argument("--ms", type=int, default=100, help="how long EN is held low")
+    hi = sub.add_parser("hold-io0", help="hold IO0 low (a wire to GND) or release it")
+    hi.add_argument("state", choices=("on", "off"))
+    en = sub.add_parser("en", help="drive EN low/high or release it")
+    en.add_argument("level", choices=("low", "high", "release"))
+    pin = sub.add_parser("pin", help="drive a strapping pin")
+    pin.add_argument("name", choices=("io0", "gpio2", "mtdi", "mtdo", "gpio15"))
+    pin.add_argument("level", choices=("low", "high", "release"))
+    pw = sub.add_parser("power", help="switch power on or off")
+    pw.add_argument("state", choices=("on", "off", "cycle"))
+    sub.add_parser("power-cycle", help="power off and on again")
+    wt = sub.add_parser("wait", help="wait until the board is in MODE")
+    wt.add_argument("mode")
+    wt.add_argument("--timeout", type=float, default=5.0)
+    co = sub.add_parser("console", help="the last lines the board printed")
+    co.add_argument("-n", "--lines", type=int, default=50)
+    return p
+
+
+def _payload(args: argparse.Namespace) -> dict[str, object]:
+    cmd = args.cmd
+    if cmd == "press-en":
+        return {"cmd": cmd, "hold_io0": args.hold_io0, "ms": args.ms}
+    if cmd == "hold-io0":
+        return {"cmd": cmd, "on": args.state == "on"}
+    if cmd == "en":
+        return {"cmd": cmd, "level": args.level}
+    if cmd == "pin":
+        return {"cmd": cmd, "name": args.name, "level": args.level}
+    if cmd == "power":
+        return {"cmd": cmd, "state": args.state}
+    if cmd == "wait":
+        return {"cmd": cmd, "mode": args.mode, "timeout": args.timeout}
+    if cmd == "console":
+        return {"cmd": cmd, "lines": args.lines}
+    return {"cmd": cmd}
+
+
+def ctl_main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    endpoint = args.socket or (f"{args.link}.ctl" if args.link else
+                               os.environ.get("EMU_ROM_CTL"))
+    if not endpoint:
+        print("emu-rom ctl: error: give --socket, --link or set EMU_ROM_CTL", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        reply = request(endpoint, _payload(args),
+                        timeout=max(30.0, getattr(args, "timeout", 0) + 5))
+    except (OSError, ControlError, ValueError) as exc:
+        print(f"emu-rom ctl: error: cannot talk to {endpoint}: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    if not reply.get("ok"):
+        print(f"emu-rom ctl: error: {reply.get('error')}", file=sys.stderr)
+        return EXIT_USAGE
+    reply.pop("ok")
+    if args.cmd == "console":
+        print("\n".join(reply.get("console", [])))
+    else:
+        print(json.dumps(reply.get("status", reply), indent=2))
+    return EXIT_OK

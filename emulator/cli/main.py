@@ -1,0 +1,247 @@
+"""`emu-rom`: run an emulated ESP32 board on a pseudo-terminal (see README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+
+from emulator import __version__
+from emulator.board.board import Board
+from emulator.chips.family import CHIP_NAMES
+from emulator.host.setup import load_images, plan_board
+from emulator.timing.clock import CATEGORIES, Clock, TimingProfile
+from emulator.host.scenario import ScenarioError, bundled_scenarios, load_scenario
+from emulator.host.options import parse_crystal, parse_flash_id, parse_mac, parse_revision, parse_size
+from flasher.formats.capture import Capture, CaptureError
+from emulator.links.control import ControlServer
+from emulator.cli.ctl import ctl_main
+from emulator.links.pty import PtyLink
+from emulator.host.rack import add_rack_arguments, check_rack_arguments, serve_rack
+from emulator.links.replay import ReplayPty
+from emulator.links.rfc2217 import Rfc2217Link
+from emulator.board.wiring import WIRINGS
+
+log = logging.getLogger("emulator")
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="emu-rom",
+        description="Emulate an ESP32 in its ROM serial bootloader on a pseudo-terminal. "
+                    "Point esptool at the printed port with --before no-reset.")
+    p.add_argument("--version", action="version", version=f"emu-rom {__version__}")
+    transport = p.add_mutually_exclusive_group()
+    transport.add_argument("--pty", action="store_true",
+                           help="serve the board on a new pseudo-terminal (default)")
+    transport.add_argument("--rfc2217", type=int, metavar="PORT",
+                           help="serve the board as rfc2217://127.0.0.1:PORT (0: any free "
+                                "port) with DTR/RTS wired per --wiring")
+    p.add_argument("--wiring", choices=WIRINGS,
+                   help="what DTR/RTS do over RFC 2217: devkitc auto-reset circuit "
+                        "(default), bare (nothing connected), ftdi-dtr-rts (DTR->IO0, "
+                        "RTS->EN)")
+    p.add_argument("--rfc2217-reset", choices=("esp", "passthrough"), default="esp",
+                   help="esp: replay esptool's reset sequences with proper timing, like "
+                        "Espressif's esp_rfc2217_server (default); passthrough: apply each "
+                        "DTR/RTS message as it comes, like a plain RFC 2217 server")
+    p.add_argument("--link", metavar="PATH",
+                   help="keep a symlink to the PTY at PATH while running")
+    p.add_argument("--ctl", metavar="ENDPOINT",
+                   help="control channel: a unix socket path or tcp:PORT on loopback "
+                        "(default: LINK.ctl with --link, else /tmp/emu-rom-PID.ctl)")
+    p.add_argument("--flash-file", metavar="PATH",
+                   help="persist flash in PATH (created 0xFF-filled at --flash-size)")
+    p.add_argument("--flash-size", type=parse_size, metavar="SIZE",
+                   help="flash size, e.g. 4MB (default: from --flash-id, else 4MB)")
+    p.add_argument("--flash-id", type=parse_flash_id, metavar="HEX",
+                   help="JEDEC id manufacturer+device, e.g. 0x204016 (XMC 4MB, default), "
+                        "0xc84016 (GigaDevice), 0xef4016 (Winbond)")
+    p.add_argument("--chip", choices=CHIP_NAMES,
+                   help="the chip on the board: esp32 (default) or esp8266 (ROM log at "
+                        "74880 baud, rBoot at 0x0; docs/esp8266.md)")
+    p.add_argument("--mac", type=parse_mac, metavar="MAC",
+                   help="factory MAC (default 24:0a:c4:9a:58:2c; ESP8266 5c:cf:7f:9a:58:2c)")
+    p.add_argument("--chip-rev", type=parse_revision, metavar="REV",
+                   help="ESP32 revision: 0, 1 (default, ROM of 2016), 2, 3 or 3.1 (ECO3)")
+    p.add_argument("--crystal", type=parse_crystal, metavar="MHZ",
+                   help="crystal frequency: 40 (ESP32 default) or 26 (ESP8266 default)")
+    p.add_argument("--boot", choices=("download", "flash"),
+                   help="strapping at power-on: IO0 held low (download; default on a "
+                        "PTY) or released (boot from flash; default with --rfc2217)")
+    p.add_argument("--scenario", metavar="FILE|NAME",
+                   help="a scenario YAML file or the name of a bundled one (board, link "
+                        "and faults; see `emu-rom scenarios` and scenarios/README.md)")
+    p.add_argument("--replay", metavar="FILE",
+                   help="play back a capture made by `flasher diagnose --record` "
+                        "instead of emulating a chip")
+    p.add_argument("--timing", choices=("real", "fast"), default="real",
+                   help="real: pace the UART and flash like a board (default); "
+                        "fast: no waiting (tests)")
+    p.add_argument("--timing-profile", metavar="FILE",
+                   help="YAML file overriding flash/CPU durations, or a built-in profile: "
+                        "w25q32jv-typical (default), w25q32jv-max, legacy-stub "
+                        "(docs/timing.md)")
+    p.add_argument("--stats", action="store_true",
+                   help="print the simulated time per category and per connection on exit")
+    p.add_argument("--stats-file", metavar="PATH",
+                   help="write the same statistics as JSON to PATH on exit")
+    add_rack_arguments(p)
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="log more (-v: console and transitions, -vv: every command)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    capture = Capture.load(args.replay)
+    player = ReplayPty(capture, args.link)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(player.path, flush=True)
+    log.warning("replaying %s (%d events) on %s", args.replay, len(capture.events),
+                player.path)
+    task = loop.create_task(player.run())
+    try:
+        await stop.wait()
+    finally:
+        task.cancel()
+        player.close()
+    return EXIT_OK
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    if args.replay:
+        return await _replay(args)
+    if args.boards is not None:
+        return await serve_rack(args)
+    profile = TimingProfile.load(args.timing_profile) if args.timing_profile else None
+    clock = Clock(args.timing, profile)
+    scenario = load_scenario(args.scenario) if args.scenario else None
+    if scenario and scenario.transport == "rfc2217" and args.rfc2217 is None and not args.pty:
+        args.rfc2217 = 0          # the scenario needs modem-control lines
+    setup = plan_board(args, scenario)
+    board = Board(setup.config, clock, setup.faults,
+                  name=scenario.name if scenario else "board")
+    load_images(board.flash, setup.images)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    link: PtyLink | Rfc2217Link
+    if args.rfc2217 is not None:
+        link = Rfc2217Link(board, setup.wiring, args.rfc2217,
+                           reset_mode=args.rfc2217_reset)
+        await link.start()
+        where = link.url
+    else:
+        link = PtyLink(args.link)
+        link.attach(board)
+        where = link.path
+    ctl_endpoint = args.ctl or (f"{args.link}.ctl" if args.link else
+                                f"/tmp/emu-rom-{os.getpid()}.ctl")
+    control = ControlServer(board, ctl_endpoint)
+    try:
+        await control.start()
+        print(where, flush=True)
+        log.warning("%s, MAC %s, %d MB flash %06x on %s%s; control: %s",
+                    _chip_text(board), board.identity.mac_str,
+                    board.flash.size >> 20, board.flash.jedec_id, where,
+                    f" (link {args.link})" if args.link else
+                    (f" wiring {setup.wiring}" if args.rfc2217 is not None else ""),
+                    control.endpoint)
+        if scenario:
+            log.warning("scenario %s: %s", scenario.name, scenario.description)
+        await board.start(power=setup.power)
+        await stop.wait()
+    finally:
+        control.close()
+        board.close()
+        link.close()
+        if args.stats or args.stats_file:
+            _report_stats(board, args.stats, args.stats_file)
+    return EXIT_OK
+
+
+def _chip_text(board: Board) -> str:
+    ident = board.identity
+    if board.family.name == "esp8266":
+        return f"ESP8266EX, {ident.crystal_mhz} MHz crystal"
+    return f"ESP32 rev v{ident.revision}.{ident.minor}"  # type: ignore[union-attr]
+
+
+def _report_stats(board: Board, show: bool, path: str | None) -> None:
+    report = board.clock.report()
+    if path:
+        with open(path, "w") as f:
+            json.dump(report, f, indent=1)
+    if not show:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"emu-rom simulated time ({report['mode']} timing, profile "
+                        f"{report['profile']}), seconds")
+    cols = ["elapsed", *CATEGORIES]
+    table.add_column("")
+    for col in cols:
+        table.add_column(col, justify="right")
+    for conn in report["connection_list"]:
+        table.add_row(f"connection {conn['index']}", *(f"{conn[c]:.3f}" for c in cols))
+    table.add_row("all", *(f"{report[c]:.3f}" for c in cols), style="bold")
+    console = Console(stderr=True, width=132)
+    console.print(table)
+    for conn in report["connection_list"]:
+        for tr in conn["transfers"]:
+            if tr["blocks"] and tr["duration"] is not None:
+                console.print(f"connection {conn['index']}: {tr['kind']} write of {tr['size']} "
+                              f"bytes at {tr['offset']:#x} in {tr['blocks']} blocks: "
+                              f"{tr['duration']:.3f} s simulated")
+
+
+def list_scenarios(argv: list[str]) -> int:
+    """`emu-rom scenarios`: the bundled scenarios, one line each."""
+    try:
+        scenarios = bundled_scenarios()
+    except ScenarioError as exc:
+        print(f"emu-rom: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    width = max(len(s.name) for s in scenarios)
+    for s in scenarios:
+        print(f"{s.name:<{width}}  {s.description}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["ctl"]:
+        return ctl_main(argv[1:])
+    if argv[:1] == ["scenarios"]:
+        return list_scenarios(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_rack_arguments(parser, args)
+    level = logging.WARNING - 10 * args.verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
+                        format="emu-rom: %(message)s")
+    try:
+        return asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except (ScenarioError, CaptureError, ValueError, OSError) as exc:
+        if args.debug:
+            raise
+        print(f"emu-rom: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

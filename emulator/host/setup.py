@@ -1,0 +1,142 @@
+"""Build a board from the command line and an optional scenario.
+
+Precedence: an option given on the command line, else the scenario's value, else the
+built-in default (the user story's board: ESP32 rev 1, 40 MHz, 4 MB XMC flash).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from emulator.board.board import BoardConfig, Pins
+from emulator.chips.esp32.registers import OTHER_CHIP_MAGIC, ChipIdentity
+from emulator.chips.esp8266.registers import DEFAULT_MAC as ESP8266_MAC
+from emulator.chips.esp8266.registers import Esp8266Identity
+from emulator.faults.injector import ScenarioFaults
+from emulator.faults.hooks import FaultHooks
+from emulator.flash.nor import NorFlash, jedec_id_for_size, size_from_jedec_id
+from emulator.chips.esp8266.rboot import RbootBuild
+from emulator.host.scenario import BoardSpec, Scenario
+from emulator.board.wiring import EN_RC_DELAY
+
+DEFAULT_MAC = ChipIdentity().mac
+
+
+@dataclass
+class BoardPlan:
+    """Everything needed to create and start the board."""
+
+    config: BoardConfig
+    faults: FaultHooks
+    wiring: str
+    power: bool
+    images: list[tuple[int, bytes]]
+
+
+def _pick(cli, spec, default):
+    return cli if cli is not None else (spec if spec is not None else default)
+
+
+def _flash_geometry(args: argparse.Namespace, spec: BoardSpec) -> tuple[int, int]:
+    flash_id = _pick(args.flash_id, spec.flash_id, None)
+    size_opt = _pick(args.flash_size, spec.flash_size, None)
+    if flash_id is not None:
+        implied = size_from_jedec_id(flash_id)
+        if size_opt and size_opt != implied:
+            raise ValueError(f"flash id {flash_id:06x} means {implied >> 20}MB but the "
+                             f"flash size is {size_opt >> 20}MB")
+        return implied, flash_id
+    size = size_opt or 4 << 20
+    return size, jedec_id_for_size(size)
+
+
+def _images(spec: BoardSpec, flash_size: int) -> list[tuple[int, bytes]]:
+    images = [(addr, path.read_bytes()) for addr, path in spec.flash_images]
+    if spec.bundle is not None:
+        images.append((0, _bundle_image(spec.bundle, flash_size)))
+    for addr, data in images:
+        if addr + len(data) > flash_size:
+            raise ValueError(f"initial flash image at {addr:#x} ({len(data)} bytes) does "
+                             f"not fit in {flash_size >> 20}MB")
+    return images
+
+
+def _bundle_image(path: Path, flash_size: int) -> bytes:
+    """The flash content a bundle's plan describes (parts, fills), trimmed of 0xFF."""
+    from flasher.bundle.archive import Bundle
+    from flasher.bundle.plan import PlanOptions, build_plan
+
+    with Bundle.open(path) as bundle:
+        plan = build_plan(bundle, PlanOptions(flash_size=flash_size))
+        return plan.image()[: plan.end]
+
+
+def _identity(args: argparse.Namespace, spec: BoardSpec) -> ChipIdentity | Esp8266Identity:
+    chip = getattr(args, "chip", None) or spec.chip
+    if chip == "esp8266":
+        if args.chip_rev is not None or spec.revision is not None:
+            raise ValueError("--chip-rev applies to the ESP32 only (the ESP8266 has none)")
+        return Esp8266Identity(mac=_pick(args.mac, spec.mac, ESP8266_MAC),
+                               crystal_mhz=_pick(args.crystal, spec.crystal, 26))
+    major, minor = _pick(args.chip_rev, spec.revision, (1, 0))
+    identity = ChipIdentity(revision=major, minor=minor,
+                            mac=_pick(args.mac, spec.mac, DEFAULT_MAC),
+                            crystal_mhz=_pick(args.crystal, spec.crystal, 40))
+    if chip != "esp32":     # other chips only answer esptool's chip-detect read
+        identity.magic = OTHER_CHIP_MAGIC[chip]
+    return identity
+
+
+def rboot_build(bundle: Path | None, flash_size: int) -> RbootBuild | None:
+    """The rBoot build constants an ESP8266 bundle implies: its boot_cfg address, the fw
+    slots (`addr`, `addr1`) and fs slots (`addr`, `addr1`, `fs_size`); the rest from the
+    Mongoose OS layout for the flash size. None for no bundle or a non-ESP8266 one."""
+    if bundle is None:
+        return None
+    from flasher.bundle.archive import Bundle
+
+    with Bundle.open(bundle) as b:
+        man = b.manifest
+        if (man.platform or "").lower() != "esp8266":
+            return None
+        parts = {p.name: p for p in man.parts}
+    base = RbootBuild.for_flash_size(flash_size)
+
+    def slots(name: str, default: tuple[int, int]) -> tuple[int, int]:
+        part = parts.get(name)
+        if part is None or part.addr is None:
+            return default
+        return part.addr, int(str(part.extra.get("addr1", default[1])), 0)
+    cfg = parts.get("boot_cfg")
+    fs = parts.get("fs")
+    fs_size = int(str(fs.extra.get("fs_size", base.fs_size)), 0) if fs else base.fs_size
+    return RbootBuild(config_addr=cfg.addr if cfg and cfg.addr is not None else base.config_addr,
+                      roms=slots("fw", base.roms), rom_size=base.rom_size,
+                      fs_addresses=slots("fs", base.fs_addresses), fs_size=fs_size)
+
+
+def plan_board(args: argparse.Namespace, scenario: Scenario | None) -> BoardPlan:
+    spec = scenario.board if scenario else BoardSpec()
+    identity = _identity(args, spec)
+    size, flash_id = _flash_geometry(args, spec)
+    rfc = args.rfc2217 is not None
+    wiring = _pick(args.wiring, spec.wiring, "devkitc")
+    boot = _pick(args.boot, spec.boot, "flash" if rfc else "download")
+    bench: dict[str, bool | None] = {"io0": False} if boot == "download" else {}
+    bench.update(spec.strapping)
+    config = BoardConfig(identity=identity, flash_size=size, flash_id=flash_id,
+                         flash_file=args.flash_file, pins=Pins(bench=bench),
+                         strap_delay=EN_RC_DELAY[wiring] if rfc else 0.002)
+    if spec.app is not None:
+        config.app = spec.app
+    config.rboot = rboot_build(spec.bundle, size)
+    faults: FaultHooks = (ScenarioFaults(scenario.link, scenario.faults) if scenario
+                          else FaultHooks())
+    return BoardPlan(config, faults, wiring, spec.power, _images(spec, size))
+
+
+def load_images(flash: NorFlash, images: list[tuple[int, bytes]]) -> None:
+    for addr, data in images:
+        flash.load_image(addr, data)

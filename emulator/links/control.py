@@ -1,0 +1,240 @@
+"""The bench-hands channel: press EN, hold IO0, cut power, read the board's state.
+
+A test or a person does to the emulated board what hands do to a real one. The server
+listens on a unix socket (or 127.0.0.1:PORT) and speaks one JSON object per line each
+way; anything that is not a known command gets one error line and changes nothing.
+`emu-rom ctl ...` is the command-line client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from emulator.board.board import Board
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST = 4096
+LEVELS = {"low": False, "high": True, "release": None, "on": False, "off": None}
+MODES = ("off", "reset", "download", "stub", "boot", "app", "halted", "sdio", "hung")
+
+
+class ControlError(ValueError):
+    """A bad request: reported to the client, the board is left as it was."""
+
+
+def parse_endpoint(spec: str) -> tuple[str, str | int]:
+    """'tcp:PORT' -> ("tcp", port) on loopback; anything else is a unix socket path."""
+    if spec.startswith("tcp:"):
+        try:
+            port = int(spec[4:])
+        except ValueError:
+            raise ControlError(f"bad control endpoint {spec!r}: use tcp:PORT or a path")
+        return "tcp", port
+    return "unix", spec
+
+
+class ControlServer:
+    def __init__(self, board: "Board", endpoint: str) -> None:
+        self.board = board
+        self.kind, self.address = parse_endpoint(endpoint)
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        if self.kind == "tcp":
+            self._server = await asyncio.start_server(self._client, "127.0.0.1",
+                                                      int(self.address))
+        else:
+            path = Path(str(self.address))
+            if path.is_socket():
+                path.unlink()
+            self._server = await asyncio.start_unix_server(self._client, str(path))
+            os.chmod(path, 0o600)
+
+    @property
+    def endpoint(self) -> str:
+        if self.kind == "tcp" and self._server is not None:
+            return f"tcp:{self._server.sockets[0].getsockname()[1]}"
+        return str(self.address)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        if self.kind == "unix":
+            path = Path(str(self.address))
+            if path.is_socket():
+                path.unlink()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    line = await reader.readuntil(b"\n")
+                except asyncio.LimitOverrunError:
+                    await self._reply(writer, {"ok": False, "error": "request too long"})
+                    break
+                except asyncio.IncompleteReadError:
+                    break
+                if len(line) > MAX_REQUEST:
+                    await self._reply(writer, {"ok": False, "error": "request too long"})
+                    break
+                try:
+                    request = json.loads(line)
+                    if not isinstance(request, dict):
+                        raise ControlError("a request is a JSON object")
+                    result = await self.handle(request)
+                    await self._reply(writer, {"ok": True, **result})
+                except (ControlError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    await self._reply(writer, {"ok": False, "error": str(exc)})
+        finally:
+            writer.close()
+
+    @staticmethod
+    async def _reply(writer: asyncio.StreamWriter, obj: dict[str, Any]) -> None:
+        writer.write(json.dumps(obj).encode() + b"\n")
+        await writer.drain()
+
+    # -- commands ----------------------------------------------------------------------
+
+    async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        cmd = req.get("cmd")
+        handler = getattr(self, f"cmd_{str(cmd).replace('-', '_')}", None)
+        if not isinstance(cmd, str) or handler is None:
+            raise ControlError(f"unknown command {cmd!r}; commands: status, press-en, "
+                               "hold-io0, en, pin, power, power-cycle, wait, console")
+        return await handler(req)
+
+    def _status(self) -> dict[str, Any]:
+        return {"status": self.board.status()}
+
+    async def cmd_status(self, req: dict[str, Any]) -> dict[str, Any]:
+        return self._status()
+
+    async def cmd_press_en(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Press and release EN (optionally holding BOOT/IO0 low meanwhile, then
+        releasing it once the chip has latched its pins), like a person would."""
+        hold = _bool(req.get("hold_io0", False), "hold_io0")
+        ms = _number(req.get("ms", 100), "ms", 1, 10_000)
+        board = self.board
+        if not board.powered:
+            raise ControlError("the board has no power (power on first)")
+        before = board.reset_count
+        previous_io0 = board.pins.bench.get("io0")
+        if hold:
+            board.drive("io0", False)
+        board.drive("en", False)
+        await asyncio.sleep(ms / 1000)
+        board.drive("en", None)
+        await self._wait(lambda: board.reset_count > before, 2.0)
+        await asyncio.sleep(0.02)            # the ROM prints its banner meanwhile
+        if hold:
+            board.drive("io0", previous_io0)
+        return self._status()
+
+    async def cmd_hold_io0(self, req: dict[str, Any]) -> dict[str, Any]:
+        on = _bool(req.get("on"), "on")
+        self.board.drive("io0", False if on else None)
+        return self._status()
+
+    async def cmd_en(self, req: dict[str, Any]) -> dict[str, Any]:
+        self.board.drive("en", _level(req.get("level")))
+        await asyncio.sleep(0.02)
+        return self._status()
+
+    async def cmd_pin(self, req: dict[str, Any]) -> dict[str, Any]:
+        name = req.get("name")
+        name = "mtdo" if name == "gpio15" else name      # the ESP8266's name for MTDO
+        if name not in ("io0", "gpio2", "mtdi", "mtdo"):
+            raise ControlError(f"unknown pin {name!r}; pins: io0, gpio2, mtdi, mtdo (gpio15)")
+        self.board.drive(name, _level(req.get("level")))
+        return self._status()
+
+    async def cmd_power(self, req: dict[str, Any]) -> dict[str, Any]:
+        state = req.get("state")
+        if state == "on":
+            self.board.power_on()
+        elif state == "off":
+            self.board.power_off()
+        elif state == "cycle":
+            self.board.power_cycle()
+        else:
+            raise ControlError(f"power state {state!r}: use on, off or cycle")
+        await asyncio.sleep(0.02)
+        return self._status()
+
+    async def cmd_power_cycle(self, req: dict[str, Any]) -> dict[str, Any]:
+        return await self.cmd_power({"state": "cycle"})
+
+    async def cmd_wait(self, req: dict[str, Any]) -> dict[str, Any]:
+        mode = req.get("mode")
+        if mode not in MODES:
+            raise ControlError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
+        timeout = _number(req.get("timeout", 5.0), "timeout", 0, 600)
+        if not await self._wait(lambda: self.board.mode == mode, timeout):
+            raise ControlError(f"board still in mode {self.board.mode!r} after {timeout} s")
+        return self._status()
+
+    async def cmd_console(self, req: dict[str, Any]) -> dict[str, Any]:
+        count = int(_number(req.get("lines", 50), "lines", 1, 500))
+        return {"console": list(self.board.console)[-count:]}
+
+    async def _wait(self, predicate, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            self.board.changed.clear()
+            try:
+                await asyncio.wait_for(self.board.changed.wait(), min(left, 0.05))
+            except asyncio.TimeoutError:
+                pass
+        return True
+
+
+def _bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ControlError(f"{name} must be true or false")
+    return value
+
+
+def _number(value: Any, name: str, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise ControlError(f"{name} must be a number between {lo} and {hi}")
+    return float(value)
+
+
+def _level(value: Any) -> bool | None:
+    if value not in LEVELS:
+        raise ControlError(f"level {value!r}: use low, high or release")
+    return LEVELS[value]
+
+
+def request(endpoint: str, payload: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+    """Client side: send one request, return the decoded reply."""
+    kind, address = parse_endpoint(endpoint)
+    if kind == "tcp":
+        sock = socket.create_connection(("127.0.0.1", int(address)), timeout=timeout)
+    else:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(str(address))
+    with sock:
+        sock.sendall(json.dumps(payload).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    if not data:
+        raise ControlError("the emulator closed the control connection without answering")
+    return json.loads(data)

@@ -1,0 +1,181 @@
+"""esptool's stub flasher (esp-flasher-stub), as it behaves once uploaded to RAM.
+
+We do not run Xtensa code: when esptool uploads a RAM image and jumps into it, the
+board switches to this loader. Stub specifics (docs/protocol.md §4): `OHAI` greeting,
+2 status bytes with 0xC? error codes, 16 KB blocks, erase-as-you-write, MD5 as 16 raw
+bytes, ERASE_FLASH/ERASE_REGION/READ_FLASH, FLASH_END(0) returns to the ROM loader.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import struct
+
+from emulator.loader.transitions import ResetReason
+from emulator.flash.nor import SECTOR_SIZE
+from emulator.loader.flash_transfer import FlashWriter, WriteFailed
+from emulator.loader.command_loop import CommandError, FlashWriteCommands, LoaderBase, Transition
+from emulator.wire.protocol import STUB_STATUS, Command, Op, StubError
+
+log = logging.getLogger(__name__)
+
+OHAI = b"OHAI"
+STUB_FLASH_BLOCK = 0x4000
+READ_FLASH_MAX_PACKET = 0x4000
+
+_WRITE_ERRORS = {
+    "too_much": StubError.TOO_MUCH_DATA,
+    "not_enough": StubError.NOT_ENOUGH_DATA,
+    "inflate": StubError.INFLATE_ERROR,
+    "range": StubError.FAILED_SPI_OP,
+    "sequence": StubError.BAD_DATA_LEN,
+}
+
+
+class StubLoader(FlashWriteCommands, LoaderBase):
+    name = "stub"
+    status = STUB_STATUS
+    is_stub = True
+    sync_value = 0
+    invalid_message_code = StubError.BAD_DATA_LEN
+    bad_checksum_code = StubError.BAD_DATA_CHECKSUM
+    flash_error_code = StubError.FAILED_SPI_OP
+
+    _writer: FlashWriter | None = None
+
+    async def greet(self) -> None:
+        """The stub's first words after the jump (esptool waits for them)."""
+        await self.board.send_packet(OHAI)
+
+    async def unsupported(self, cmd: Command) -> None:
+        await self.fail(cmd.op, StubError.INVALID_COMMAND)
+
+    # -- flash write -------------------------------------------------------------------
+
+    def _begin(self, cmd: Command, compressed: bool) -> FlashWriter:
+        self.require_len(cmd, 16, 20)
+        size, num_blocks, block_size, offset = cmd.words(4)
+        encrypted = cmd.words(5)[4] if len(cmd.data) == 20 else 0
+        if encrypted:
+            raise CommandError(StubError.FAILED_SPI_OP, "encrypted writes are not emulated")
+        if block_size == 0 or block_size > STUB_FLASH_BLOCK:
+            raise CommandError(StubError.BAD_BLOCKSIZE, f"block size {block_size}")
+        if offset + size > self.flash.size:
+            raise CommandError(StubError.BAD_DATA_LEN, "write beyond the flash end")
+        writer = FlashWriter(self.flash, offset, size, block_size, num_blocks,
+                             compressed=compressed, lazy_erase=True,
+                             skip_blank_erase=self.clock.profile.stub_skips_blank_erase,
+                             clip_to_size=True, clock=self.clock)
+        writer.start()                  # first blank check; first erase in the background
+        return writer
+
+    async def _data(self, cmd: Command, compressed: bool) -> None:
+        seq, payload = self.data_block(cmd)
+        writer = self._writer
+        if writer is None or writer.compressed != compressed:
+            raise CommandError(StubError.NOT_IN_FLASH_MODE, "data without a begin")
+        if len(payload) > max(writer.block_size, STUB_FLASH_BLOCK):
+            raise CommandError(StubError.BAD_BLOCKSIZE, "block larger than announced")
+        try:
+            writer.add_block(seq, payload)
+        except WriteFailed as exc:
+            self._writer = None
+            raise CommandError(_WRITE_ERRORS[exc.kind], str(exc)) from exc
+        # The stub acknowledges as soon as the block is buffered, then inflates, erases
+        # and programs it (costs deferred by the writer) while the next block arrives:
+        # that work delays the *next* acknowledgement, not this one.
+        await self.reply(cmd.op)
+        await self.board.pipeline_flash_work()
+
+    async def _end(self, cmd: Command) -> Transition | None:
+        self.require_len(cmd, 4)
+        (stay,) = cmd.words(1)
+        writer, self._writer = self._writer, None
+        await self.board.drain_flash_work()
+        if writer is not None and writer.size:
+            try:
+                writer.check_end()
+            except WriteFailed as exc:
+                raise CommandError(_WRITE_ERRORS[exc.kind], str(exc)) from exc
+        await self.reply(cmd.op)
+        if stay:
+            return None
+        # Reboot from the stub: a software reset; the strapping latch still says
+        # "download", so the ROM loader comes back.
+        return Transition("reset", ResetReason.SOFTWARE, "stub FLASH_END reboot")
+
+
+    # -- erase -------------------------------------------------------------------------
+
+    async def handle_ERASE_FLASH(self, cmd: Command) -> None:
+        self.flash.erase_chip()
+        await self.clock.settle()
+        await self.reply(Op.ERASE_FLASH)
+
+    async def handle_ERASE_REGION(self, cmd: Command) -> None:
+        self.require_len(cmd, 8)
+        offset, size = cmd.words(2)
+        if offset % SECTOR_SIZE or size % SECTOR_SIZE:
+            raise CommandError(StubError.BAD_DATA_LEN, "erase region not 4 KB aligned")
+        if offset + size > self.flash.size:
+            raise CommandError(StubError.BAD_DATA_LEN, "erase region beyond flash end")
+        self.flash.erase_range(offset, size)
+        await self.clock.settle()
+        await self.reply(Op.ERASE_REGION)
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def handle_SPI_FLASH_MD5(self, cmd: Command) -> None:
+        self.require_len(cmd, 16)
+        addr, size, _, _ = cmd.words(4)
+        if addr + size > self.flash.size:
+            raise CommandError(StubError.BAD_DATA_LEN, "MD5 range beyond flash end")
+        await self.board.drain_flash_work()
+        digest = self.flash.md5(addr, size)
+        self.clock.defer("md5", size / 2**20 * self.clock.profile.md5_per_mb_stub)
+        await self.clock.settle()
+        await self.reply(Op.SPI_FLASH_MD5, data=digest)
+
+    async def handle_READ_FLASH(self, cmd: Command) -> None:
+        self.require_len(cmd, 16)
+        offset, length, packet_size, max_inflight = cmd.words(4)
+        if offset + length > self.flash.size:
+            raise CommandError(StubError.BAD_DATA_LEN, "read beyond flash end")
+        if not 0 < packet_size <= READ_FLASH_MAX_PACKET or max_inflight == 0:
+            raise CommandError(StubError.BAD_BLOCKSIZE, "bad packet size or window")
+        await self.reply(Op.READ_FLASH)
+        md5 = hashlib.md5()
+        sent = acked = 0
+        while acked < length:
+            while sent < length and sent - acked < packet_size * max_inflight:
+                chunk = self.flash.read(offset + sent, min(packet_size, length - sent))
+                await self.clock.settle()
+                md5.update(chunk)
+                await self.board.send_packet(chunk)
+                sent += len(chunk)
+            frame = await self.board.next_frame()
+            if len(frame) != 4:
+                log.info("stub: READ_FLASH aborted by a %d-byte frame", len(frame))
+                return
+            acked = max(acked, struct.unpack("<I", frame)[0])
+        await self.board.send_packet(md5.digest())
+
+    # -- UART / misc -------------------------------------------------------------------
+
+    async def handle_CHANGE_BAUDRATE(self, cmd: Command) -> None:
+        self.require_len(cmd, 8)
+        new, _old = cmd.words(2)
+        await self.reply(Op.CHANGE_BAUDRATE)
+        if new > 0:
+            self.board.set_baud(new)
+
+    async def handle_RUN_USER_CODE(self, cmd: Command) -> Transition:
+        return Transition("run_user_code")
+
+    async def handle_GET_SECURITY_INFO(self, cmd: Command) -> None:
+        raise CommandError(StubError.INVALID_COMMAND, "no security info on ESP32")
+
+    async def handle_SPI_ATTACH(self, cmd: Command) -> None:
+        self.require_len(cmd, 4, 8)
+        await self.reply(Op.SPI_ATTACH)

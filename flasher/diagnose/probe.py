@@ -1,0 +1,226 @@
+"""Listen to a port, try the loader, and name what is wrong (the I/O half of diagnosis).
+
+Probe order, from least to most intrusive: listen passively at 115200 and 74880 (a ROM
+banner loop, an app's log, a 26 MHz board's ROM log, or silence); try to SYNC without a
+reset; if the port drives DTR/RTS, do esptool's bootloader reset and read the boot log it
+provokes, then SYNC again; optionally ask a person to press EN with IO0 held and listen.
+Once synced: which chip, do repeated register reads survive, does a fast baud work. All
+traffic goes through a `RecordingPort`, so the session can be saved (`--record`) and
+replayed by `emu-rom --replay`.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import termios
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from esptool.cmds import detect_chip
+from esptool.reset import ClassicReset
+from esptool.util import FatalError
+
+from flasher.formats.capture import Capture
+from flasher.diagnose.verdict import DOWNLOAD_TEXT, Diagnosis, Findings, classify, looks_like_text
+from flasher.device.esptool_log import quiet_esptool
+from flasher.device.ports import open_port
+from flasher.diagnose.recorder import RecordingPort
+
+if TYPE_CHECKING:
+    from flasher.errors import ConnectError
+
+log = logging.getLogger(__name__)
+
+ROM_BAUD = 115200
+ROM_LOG_BAUD_26MHZ = 74880
+MAGIC_REG = 0x40001000
+POLL_S = 0.005
+CAPTURE_TOLERANCE_S = 0.1          # a replay must match: 5 ms polls + scheduling on a busy host
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    listen_s: float = 1.2              # long enough for a 1 s heartbeat and a 0.4 s WDT loop
+    bauds: tuple[int, ...] = (ROM_BAUD, ROM_LOG_BAUD_26MHZ)
+    sync_attempts: int = 2
+    reset: bool = True                 # try a bootloader reset when the port can
+    fast_baud: int | None = 921600     # test a baud change once synced (None: skip)
+    reads: int = 32                    # register reads to judge the line once synced
+    ask_user: Callable[[str], None] | None = None   # prompt a person to press EN
+    user_wait_s: float = 8.0
+    expected_chip: str = "ESP32"       # esptool CHIP_NAME the board should have (ESP8266)
+
+
+def can_drive_lines(ser: object, port: str) -> bool:
+    """Whether DTR/RTS reach anything: RFC 2217 carries them; a PTY or a raw socket do not."""
+    if port.startswith("rfc2217:"):
+        return True
+    fd = getattr(ser, "fd", None)
+    if fd is None:
+        return False
+    try:
+        fcntl.ioctl(fd, termios.TIOCMGET, b"\0\0\0\0")
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.ENOTTY, errno.EINVAL):
+            return False
+        raise
+
+
+def _listen(port: RecordingPort, seconds: float) -> bytes:
+    """Everything that arrives for `seconds`, read as it comes (5 ms polls), so recorded
+    timestamps are as precise as the capture's tolerance says."""
+    port.timeout = 0
+    end = time.monotonic() + seconds
+    data = bytearray()
+    while time.monotonic() < end:
+        chunk = port.read(4096)
+        if chunk:
+            data += chunk
+        else:
+            time.sleep(POLL_S)
+    return bytes(data)
+
+
+def _received_since(port: RecordingPort, index: int) -> bytes:
+    return b"".join(e.data for e in port.capture.events[index:] if e.dir == "in")
+
+
+def _sync(port: RecordingPort, f: Findings, mode: str, attempts: int):
+    mark = len(port.capture.events)
+    port.baudrate = ROM_BAUD
+    try:
+        esp = detect_chip(port, ROM_BAUD, mode, False, attempts)
+    except FatalError as exc:
+        f.sync_error = str(exc).strip().splitlines()[0]
+        esp = None
+    f.sync_bytes += _received_since(port, mark)
+    if esp is not None:
+        f.synced, f.sync_baud, f.chip_name = True, ROM_BAUD, esp.CHIP_NAME
+    return esp
+
+
+def _judge_link(esp, f: Findings, options: ProbeOptions) -> None:
+    try:
+        f.crystal_mhz = int(esp.get_crystal_freq())
+    except (FatalError, OSError, AttributeError, NotImplementedError) as exc:
+        log.debug("crystal estimate failed: %s", exc)
+    for _ in range(options.reads):
+        try:
+            value = esp.read_reg(MAGIC_REG)
+            f.chip_magic = value
+            f.reads_ok += 1
+        except (FatalError, OSError) as exc:
+            log.debug("read after sync failed: %s", exc)
+            f.reads_failed += 1
+            esp.flush_input()
+    # A failed baud change can leave the chip unreachable until it is reset, so only try
+    # it where we can reset the chip afterwards.
+    if (options.fast_baud and options.fast_baud != ROM_BAUD and not f.reads_failed
+            and f.can_reset):
+        f.fast_baud = options.fast_baud
+        try:
+            esp.change_baud(options.fast_baud)
+            esp.read_reg(MAGIC_REG)
+            esp.read_reg(MAGIC_REG)
+            f.fast_baud_ok = True
+            esp.change_baud(ROM_BAUD)      # leave the ROM where the next tool expects it
+        except (FatalError, OSError) as exc:
+            log.debug("fast baud %d failed: %s", options.fast_baud, exc)
+            f.fast_baud_ok = False
+            esp._port.baudrate = ROM_BAUD
+            ClassicReset(esp._port)()         # back to a ROM loader at 115200
+
+
+def probe(port_name: str, options: ProbeOptions = ProbeOptions()) -> tuple[Findings, Capture]:
+    """Run the probe on a port; raises PortError if it cannot be opened."""
+    ser = open_port(port_name, ROM_BAUD)
+    port = RecordingPort(ser, tolerance_s=CAPTURE_TOLERANCE_S)
+    f = Findings(port_name, can_reset=options.reset and can_drive_lines(ser, port_name),
+                 expected_chip=options.expected_chip)
+    try:
+        with quiet_esptool():
+            for baud in options.bauds:
+                port.baudrate = baud
+                f.listened[baud] = _listen(port, options.listen_s)
+            heard_elsewhere = any(d for b, d in f.listened.items() if b != ROM_BAUD)
+            if (heard_elsewhere and not f.listened.get(ROM_BAUD)
+                    and not any(looks_like_text(d) for d in f.listened.values())):
+                # Something talks, but not while we listened at 115200 (a 1 s heartbeat):
+                # listen there again before concluding it speaks another baud.
+                port.baudrate = ROM_BAUD
+                f.listened[ROM_BAUD] = _listen(port, options.listen_s * 2)
+            esp = _sync(port, f, "no-reset", options.sync_attempts)
+            if esp is None and f.can_reset:
+                mark = len(port.capture.events)
+                ClassicReset(port)()
+                _listen(port, 0.3)
+                f.after_reset = _received_since(port, mark)
+                esp = _sync(port, f, "no-reset", options.sync_attempts)
+            if esp is None and options.ask_user is not None:
+                options.ask_user("No loader answered. Hold IO0 (BOOT) low, press and release "
+                                 f"EN (RESET) now; listening for {options.user_wait_s:.0f} s...")
+                port.baudrate = ROM_BAUD
+                mark = len(port.capture.events)
+                _listen_until(port, options.user_wait_s)
+                f.user_reset_seen = _received_since(port, mark)
+                # an ESP8266 (or a 26 MHz ESP32) banner is unreadable at 115200: try anyway
+                if DOWNLOAD_TEXT in f.user_reset_seen or (
+                        f.user_reset_seen and not looks_like_text(f.user_reset_seen)):
+                    esp = _sync(port, f, "no-reset", options.sync_attempts)
+            if esp is not None:
+                _judge_link(esp, f, options)
+    finally:
+        ser.close()
+    return f, port.capture
+
+
+def _listen_until(port: RecordingPort, seconds: float) -> None:
+    """Listen until the ROM says 'waiting for download' (plus a moment), or time runs out."""
+    port.timeout = 0
+    end = time.monotonic() + seconds
+    seen = bytearray()
+    while time.monotonic() < end:
+        chunk = port.read(4096)
+        seen += chunk
+        if not chunk:
+            time.sleep(POLL_S)
+        if DOWNLOAD_TEXT in seen:
+            _listen(port, 0.1)
+            return
+
+
+def diagnose(port_name: str, options: ProbeOptions = ProbeOptions()
+             ) -> tuple[Diagnosis, Findings, Capture]:
+    findings, capture = probe(port_name, options)
+    return classify(findings), findings, capture
+
+
+QUICK = ProbeOptions(listen_s=1.0, bauds=(ROM_BAUD,), sync_attempts=1, fast_baud=None, reads=4)
+"""What `flasher flash` runs after its own connect failed: short, no baud experiments."""
+
+
+def explain_connect_failure(exc: "ConnectError", port: str, before: str) -> "ConnectError":
+    """Turn a bare 'no bootloader answered' into the diagnosis of why (one line + fix)."""
+    from flasher.errors import ConnectError, PortError
+
+    if not exc.initial or exc.diagnosis is not None:
+        return exc
+    options = replace(QUICK, reset=before != "no-reset", expected_chip=exc.expected_chip)
+    try:
+        diagnosis, _, _ = diagnose(port, options)
+    except (PortError, OSError) as probe_error:
+        log.debug("diagnosis probe failed: %s", probe_error)
+        return exc
+    if diagnosis.ok:
+        if "no bootloader answered" not in str(exc):
+            return exc                  # the link is fine: esptool's own error says it all
+        # it answers now (a person pressed buttons meanwhile?)
+        return ConnectError(f"{port}: the first connect failed ({exc.last_error}) but the "
+                            "loader answers now; run the command again", diagnosis=diagnosis)
+    return ConnectError(f"{port}: cannot connect: {diagnosis.summary}", hint=diagnosis.fix,
+                        last_error=exc.last_error, initial=True, diagnosis=diagnosis)
