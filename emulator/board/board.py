@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 
 from emulator.wire import slip
 from emulator.chips.app_console import AppConsoleConfig
-from emulator.chips.esp32.rom_boot import Strapping
-from emulator.loader.transitions import ResetReason
+from emulator.loader.transitions import BoardMode, ResetReason
 from emulator.chips.esp32.registers import ChipIdentity
 from emulator.chips.esp8266.registers import Esp8266Identity
 from emulator.chips.family import Latch, family_for
+from emulator.chips.spec import rom_console_baud
 from emulator.timing.clock import Clock, FlashTimer
-from emulator.faults.hooks import BoardReset, FaultHooks, PowerLoss
+from emulator.board.fault_hooks import BoardReset, FaultHooks, PowerLoss
 from emulator.flash.nor import NorFlash
+from emulator.loader.rom_spec import FRAME_OVERHEAD
 from emulator.wire.protocol import SYNC_PAYLOAD
 from emulator.chips.esp8266.rboot import RbootBuild
 from emulator.board.uart import Uart
@@ -32,8 +33,7 @@ from emulator.board.uart import Uart
 log = logging.getLogger(__name__)
 console_log = logging.getLogger("emulator.console")
 
-ROM_MAX_FRAME = 0x1800 + 16 + 8 + 64        # larger frames overflow the ROM's buffer
-STUB_MAX_FRAME = 0x4000 + 16 + 8 + 64
+STUB_MAX_FRAME = 0x4000 + FRAME_OVERHEAD     # the stub's 16 KB blocks
 # Resets that re-latch the strapping pins (ESP32 ROM: power-on, RTC watchdog, brown-out;
 # an EN pulse is a power-on reset). Software resets keep the latched boot mode.
 RELATCH = {ResetReason.POWER_ON, ResetReason.EN_PIN, ResetReason.WATCHDOG,
@@ -53,7 +53,7 @@ class Pins:
     """Who drives which pin. Each pin has two possible drivers — the bench (a jumper, a
     button, `emu-rom ctl`) and the adapter's DTR/RTS lines through the wiring — and,
     like open-drain signals, low wins. Undriven pins take their internal pull
-    (`boot.Strapping` defaults; EN is pulled up)."""
+    (the chip spec's strapping table; EN is pulled up)."""
 
     bench: dict[str, bool | None] = field(default_factory=dict)
     lines: dict[str, bool | None] = field(default_factory=dict)
@@ -67,16 +67,6 @@ class Pins:
     @property
     def en(self) -> bool:
         return self.level("en") is not False
-
-    def strapping(self) -> Strapping:
-        """What the chip latches: driven levels, else the internal pulls."""
-        pulls = Strapping()
-
-        def pick(name: str, pull: bool) -> bool:
-            level = self.level(name)
-            return pull if level is None else level
-        return Strapping(gpio0=pick("io0", pulls.gpio0), gpio2=pick("gpio2", pulls.gpio2),
-                         mtdi=pick("mtdi", pulls.mtdi), mtdo=pick("mtdo", pulls.mtdo))
 
     def to_dict(self) -> dict[str, object]:
         return {name: {"level": _show(self.level(name)), "bench": _show(self.bench.get(name)),
@@ -115,7 +105,7 @@ class Board:
         self.firmware = self.family.firmware(self)
         # run state
         self.powered = False
-        self.mode = "off"            # off, reset, download, stub, app, bootloop, hung
+        self.mode = BoardMode.OFF
         self.strap: Latch = self.family.default_latch()
         self.reset_count = 0
         self.last_reset: ResetReason | None = None
@@ -123,7 +113,7 @@ class Board:
         self.mem_upload: dict[str, int] | None = None
         self.console: collections.deque[str] = collections.deque(maxlen=500)
         self._console_tail = ""
-        self._decoder = slip.SlipDecoder(ROM_MAX_FRAME)
+        self._decoder = slip.SlipDecoder(self.family.spec.rom.max_frame)
         self._frames: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._flash_busy_until = 0.0
@@ -151,13 +141,13 @@ class Board:
         if self.pins.en:
             self.reset(ResetReason.POWER_ON)
         else:
-            self.set_mode("reset")
+            self.set_mode(BoardMode.RESET)
 
     def power_off(self) -> None:
         log.info("%s: power off", self.name)
         self._stop_firmware()
         self.powered = False
-        self.set_mode("off")
+        self.set_mode(BoardMode.OFF)
         self.flash.flush()
 
     def power_cycle(self) -> None:
@@ -184,7 +174,7 @@ class Board:
             if self._pending_reset is not None:
                 self._pending_reset.cancel()
                 self._pending_reset = None
-            self.set_mode("reset")
+            self.set_mode(BoardMode.RESET)
         else:
             self.schedule_reset(ResetReason.EN_PIN, self.config.strap_delay)
 
@@ -215,7 +205,7 @@ class Board:
         self.last_reset = reason
         self.regs.on_reset(self.strapping)
         self.uart.reset()
-        self.uart.set_device_baud(self._skewed(115200 * self.identity.crystal_mhz // 40))
+        self.uart.set_device_baud(self._skewed(rom_console_baud(self.identity.crystal_mhz)))
         self.mem_upload = None
         self.spi_params = {}
         self._flash_busy_until = 0.0
@@ -251,13 +241,14 @@ class Board:
             self.power_off()
         except Exception:  # a bug in the emulator must not kill the process
             log.exception("%s: firmware crashed; the board hangs", self.name)
-            self.set_mode("hung")
+            self.set_mode(BoardMode.HUNG)
 
-    def set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: BoardMode) -> None:
         if mode != self.mode:
             log.info("%s: mode %s -> %s", self.name, self.mode, mode)
         self.mode = mode
-        self._decoder.max_frame = STUB_MAX_FRAME if mode == "stub" else ROM_MAX_FRAME
+        self._decoder.max_frame = (STUB_MAX_FRAME if mode is BoardMode.STUB
+                                   else self.family.spec.rom.max_frame)
         self.changed.set()
 
     # -- serial I/O ------------------------------------------------------------------------
@@ -277,7 +268,7 @@ class Board:
     def _deliver(self, data: bytes) -> None:
         if not self.powered:
             return
-        if self.mode == "download" and not self.uart.matched() and SYNC_PAYLOAD[:8] in data:
+        if self.mode is BoardMode.DOWNLOAD and not self.uart.matched() and SYNC_PAYLOAD[:8] in data:
             # The ROM measures the SYNC's 0x55 pattern and adopts the host's baud.
             host = self.uart.host_baud()
             if host:
@@ -285,7 +276,7 @@ class Board:
                 self.uart.set_device_baud(host)
                 self.regs.uart_baud = host
         data, ready = self.uart.receive(data)
-        if self.mode not in ("download", "stub"):
+        if self.mode not in (BoardMode.DOWNLOAD, BoardMode.STUB):
             return
         for frame in self._decoder.feed(data):
             self._frames.put_nowait((ready, frame))
@@ -364,7 +355,7 @@ class Board:
             "pins": self.pins.to_dict(),
             "reset_count": self.reset_count,
             "last_reset": self.last_reset.value if self.last_reset else None,
-            "stub_loaded": self.mode == "stub",
+            "stub_loaded": self.mode is BoardMode.STUB,
             "device_baud": self.uart.device_baud,
             "host_baud": self.uart.host_baud(),
             "bytes_in": self.uart.bytes_in,

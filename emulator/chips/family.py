@@ -12,17 +12,35 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from emulator.chips.esp32 import rom_boot as esp32_boot
+from emulator.chips.esp32.spec import SPEC as ESP32_SPEC
 from emulator.chips.esp8266 import rom_boot as esp8266_boot
+from emulator.chips.esp8266.spec import SPEC as ESP8266_SPEC
 from emulator.chips.esp32.registers import ChipIdentity, Esp32Registers
 from emulator.chips.esp8266.registers import Esp8266Identity, Esp8266Registers
+from emulator.chips.spec import ChipSpec
 from emulator.flash.nor import NorFlash
+from emulator.loader.board_port import BoardPort
 
 if TYPE_CHECKING:
-    from emulator.board.board import Board, Pins
-    from emulator.chips.esp32.firmware import Firmware
+    from emulator.chips.firmware_base import ChipFirmware
 
 __all__ = ["ChipFamily", "Esp32Family", "Esp8266Family", "Latch", "FAMILIES", "family_for",
            "CHIP_NAMES"]
+
+
+class PinLevels(Protocol):
+    """The board's pins as the chip samples them: a driven level, or None (the pull)."""
+
+    def level(self, name: str) -> bool | None: ...
+
+
+def latched(spec: ChipSpec, pins: PinLevels) -> dict[str, bool]:
+    """Each strapping pin of the chip: its driven level, else its internal pull."""
+    out = {}
+    for strap in spec.strapping:
+        level = pins.level(strap.name)
+        out[strap.name] = strap.pull_high if level is None else level
+    return out
 
 
 class Latch(Protocol):
@@ -36,17 +54,18 @@ class ChipFamily:
     """One chip family's parts. Stateless: methods take the board's objects."""
 
     name = "chip"
+    spec: ChipSpec
 
     def registers(self, identity: Any, flash: NorFlash) -> Any:
         raise NotImplementedError
 
-    def firmware(self, board: "Board") -> "Firmware":
+    def firmware(self, board: BoardPort) -> "ChipFirmware":
         raise NotImplementedError
 
     def default_latch(self) -> Latch:
         raise NotImplementedError
 
-    def latch(self, pins: "Pins", identity: Any) -> Latch:
+    def latch(self, pins: PinLevels, identity: Any) -> Latch:
         """What the chip latches at reset: driven levels, else the pulls."""
         raise NotImplementedError
 
@@ -63,20 +82,23 @@ class ChipFamily:
 
 class Esp32Family(ChipFamily):
     name = "esp32"
+    spec = ESP32_SPEC
 
     def registers(self, identity: Any, flash: NorFlash) -> Any:
         return Esp32Registers(identity, flash)
 
-    def firmware(self, board: "Board") -> "Firmware":
+    def firmware(self, board: BoardPort) -> "ChipFirmware":
         from emulator.chips.esp32.firmware import Firmware
         return Firmware(board)
 
     def default_latch(self) -> Latch:
         return esp32_boot.Strapping()
 
-    def latch(self, pins: "Pins", identity: Any) -> Latch:
-        """IO0, GPIO2, MTDI, MTDO, with the ESP32's internal pulls (`boot.Strapping`)."""
-        return pins.strapping()
+    def latch(self, pins: PinLevels, identity: Any) -> Latch:
+        """IO0, GPIO2, MTDI, MTDO, with the ESP32's internal pulls (the spec's table)."""
+        level = latched(self.spec, pins)
+        return esp32_boot.Strapping(gpio0=level["io0"], gpio2=level["gpio2"],
+                                    mtdi=level["mtdi"], mtdo=level["mtdo"])
 
     def boot_mode_name(self, value: int) -> str:
         return esp32_boot.boot_mode_name(value)
@@ -91,25 +113,24 @@ class Esp32Family(ChipFamily):
 
 class Esp8266Family(ChipFamily):
     name = "esp8266"
+    spec = ESP8266_SPEC
 
     def registers(self, identity: Any, flash: NorFlash) -> Any:
         return Esp8266Registers(identity, flash)
 
-    def firmware(self, board: "Board") -> "Firmware":
+    def firmware(self, board: BoardPort) -> "ChipFirmware":
         from emulator.chips.esp8266.firmware import Esp8266Firmware
         return Esp8266Firmware(board)
 
     def default_latch(self) -> Latch:
         return esp8266_boot.Esp8266Strap()
 
-    def latch(self, pins: "Pins", identity: Any) -> Latch:
+    def latch(self, pins: PinLevels, identity: Any) -> Latch:
         """GPIO15 (the `mtdo` pin; pulled down on every module), GPIO0 and GPIO2 (pulled
         up). The ESP8266 has no MTDI strap."""
-        def pick(pin: str, pull: bool) -> bool:
-            level = pins.level(pin)
-            return pull if level is None else level
-        return esp8266_boot.Esp8266Strap(gpio15=pick("mtdo", False), gpio0=pick("io0", True),
-                                         gpio2=pick("gpio2", True), aux=identity.boot_aux)
+        level = latched(self.spec, pins)
+        return esp8266_boot.Esp8266Strap(gpio15=level["mtdo"], gpio0=level["io0"],
+                                         gpio2=level["gpio2"], aux=identity.boot_aux)
 
     def boot_mode_name(self, value: int) -> str:
         return esp8266_boot.boot_mode_name(value)

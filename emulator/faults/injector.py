@@ -15,7 +15,7 @@ import random
 from typing import TYPE_CHECKING
 
 from emulator.loader.transitions import ResetReason
-from emulator.faults.hooks import BoardReset, FaultHooks, PowerLoss
+from emulator.board.fault_hooks import BoardReset, FaultHooks, PowerLoss
 from emulator.flash.nor import FlashFault
 from emulator.wire.protocol import Op
 from emulator.host.scenario import FaultSpec, LinkSpec

@@ -15,7 +15,7 @@ from typing import Any, Callable, TypeVar
 
 from emulator.board.board import Board, BoardConfig
 from emulator.timing.clock import Clock
-from emulator.faults.hooks import FaultHooks
+from emulator.board.fault_hooks import FaultHooks
 from emulator.links.pty import PtyLink
 
 T = TypeVar("T")

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emulator.board.board import BoardConfig, Pins
-from emulator.chips.esp32.registers import OTHER_CHIP_MAGIC, ChipIdentity
+from emulator.chips.esp32.registers import ChipIdentity
+from emulator.chips.spec import DETECT_MAGIC
 from emulator.chips.esp8266.registers import DEFAULT_MAC as ESP8266_MAC
 from emulator.chips.esp8266.registers import Esp8266Identity
 from emulator.faults.injector import ScenarioFaults
-from emulator.faults.hooks import FaultHooks
+from emulator.board.fault_hooks import FaultHooks
 from emulator.flash.nor import NorFlash, jedec_id_for_size, size_from_jedec_id
 from emulator.chips.esp8266.rboot import RbootBuild
 from emulator.host.scenario import BoardSpec, Scenario
@@ -85,7 +86,7 @@ def _identity(args: argparse.Namespace, spec: BoardSpec) -> ChipIdentity | Esp82
                             mac=_pick(args.mac, spec.mac, DEFAULT_MAC),
                             crystal_mhz=_pick(args.crystal, spec.crystal, 40))
     if chip != "esp32":     # other chips only answer esptool's chip-detect read
-        identity.magic = OTHER_CHIP_MAGIC[chip]
+        identity.magic = DETECT_MAGIC[chip]
     return identity
 
 

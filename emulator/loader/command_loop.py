@@ -11,15 +11,15 @@ from __future__ import annotations
 import logging
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import Awaitable, Callable
 
-from emulator.loader.transitions import ResetReason
+from emulator.loader.board_port import BoardPort
+from emulator.loader.rom_spec import RomSpec
+from emulator.loader.transitions import ResetReason, TransitionKind
 from emulator.flash.nor import FlashFault
 from emulator.wire.protocol import (ROM_STATUS, SYNC_PAYLOAD, SYNC_REPLY_VALUE, Command, Op,
                        PacketError, StatusFormat, build_response, checksum, parse_command)
 
-if TYPE_CHECKING:
-    from emulator.board.board import Board
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ SYNC_REPLIES = 8            # esptool reads 1 + 7 replies to each SYNC
 class Transition:
     """Why the loader stops serving and what the chip does next."""
 
-    kind: str                       # "stub", "reset", "run_user_code"
+    kind: TransitionKind
     reason: ResetReason | None = None
     detail: str = ""
 
@@ -54,8 +54,11 @@ class LoaderBase:
     bad_checksum_code = 0x07
     flash_error_code = 0x08
 
-    def __init__(self, board: "Board") -> None:
+    def __init__(self, board: BoardPort, spec: RomSpec | None = None) -> None:
         self.board = board
+        self.spec = spec             # a ROM loader's chip facts (None: the stub's own)
+        if spec is not None:
+            self.status = spec.status
         self.regs = board.regs
         self.flash = board.flash
         self.clock = board.clock
@@ -63,7 +66,7 @@ class LoaderBase:
         self._handlers: dict[int, Callable[[Command], Awaitable[Transition | None]]] = {}
         for op in Op:
             method = getattr(self, f"handle_{op.name}", None)
-            if method is not None:
+            if method is not None and (spec is None or spec.ops is None or op in spec.ops):
                 self._handlers[op] = method
 
     # -- I/O helpers ---------------------------------------------------------------------
@@ -195,8 +198,8 @@ class LoaderBase:
         if not self.regs.ram_contains(entry):
             log.warning("%s: jump to %#x outside uploaded RAM; the chip hangs", self.name,
                         entry)
-            return Transition("hang", detail=f"jump to {entry:#x}")
-        return Transition("stub", detail=f"{entry:#x}")
+            return Transition(TransitionKind.HANG, detail=f"jump to {entry:#x}")
+        return Transition(TransitionKind.STUB, detail=f"{entry:#x}")
 
 
 class FlashWriteCommands:

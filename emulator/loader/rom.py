@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from emulator.loader.transitions import ResetReason
-from emulator.chips.esp32.registers import EFUSE_RD_BASE, RTC_CALI_CFG1
+from emulator.loader.transitions import ResetReason, TransitionKind
 from emulator.loader.flash_transfer import FlashWriter, WriteFailed
 from emulator.loader.command_loop import CommandError, FlashWriteCommands, LoaderBase, Transition
 from emulator.wire.protocol import ROM_STATUS, Command, Op, RomError
@@ -69,8 +68,8 @@ class RomLoader(FlashWriteCommands, LoaderBase):
         await self.reply(cmd.op)
         if stay:
             # esptool's ROM "soft reset": leave the loader and run the app from flash.
-            return Transition("run_user_code")
-        return Transition("reset", ResetReason.SOFTWARE, "FLASH_END reboot")
+            return Transition(TransitionKind.RUN_USER_CODE)
+        return Transition(TransitionKind.RESET, ResetReason.SOFTWARE, "FLASH_END reboot")
 
 
     # -- reading -----------------------------------------------------------------------
@@ -106,9 +105,9 @@ class RomLoader(FlashWriteCommands, LoaderBase):
         # value * APB / estimate -- which is why esptool pre-scales the value by
         # estimate / crystal ("false_rom_baud"): the two cancel (esptool targets/esp32.py).
         await self.reply(Op.CHANGE_BAUDRATE)
-        estimate = self.regs.read(RTC_CALI_CFG1) >> 7 & 0x1FFFFFF
-        estimate = estimate * 15625 * (self.regs.read(EFUSE_RD_BASE + 16) & 0xFF) / 40
         apb = self.board.identity.crystal_mhz * 1_000_000
+        estimate_of = self.spec.uart_clock_estimate if self.spec else None
+        estimate = estimate_of(self.regs) if estimate_of else apb
         actual = round(requested * apb / estimate) if estimate else 0
         if actual > 0:
             self.board.set_baud(actual)

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import struct
 
-from emulator.loader.transitions import ResetReason
+from emulator.loader.transitions import ResetReason, TransitionKind
 from emulator.flash.nor import SECTOR_SIZE
 from emulator.loader.flash_transfer import FlashWriter, WriteFailed
 from emulator.loader.command_loop import CommandError, FlashWriteCommands, LoaderBase, Transition
@@ -103,7 +103,7 @@ class StubLoader(FlashWriteCommands, LoaderBase):
             return None
         # Reboot from the stub: a software reset; the strapping latch still says
         # "download", so the ROM loader comes back.
-        return Transition("reset", ResetReason.SOFTWARE, "stub FLASH_END reboot")
+        return Transition(TransitionKind.RESET, ResetReason.SOFTWARE, "stub FLASH_END reboot")
 
 
     # -- erase -------------------------------------------------------------------------
@@ -171,7 +171,7 @@ class StubLoader(FlashWriteCommands, LoaderBase):
             self.board.set_baud(new)
 
     async def handle_RUN_USER_CODE(self, cmd: Command) -> Transition:
-        return Transition("run_user_code")
+        return Transition(TransitionKind.RUN_USER_CODE)
 
     async def handle_GET_SECURITY_INFO(self, cmd: Command) -> None:
         raise CommandError(StubError.INVALID_COMMAND, "no security info on ESP32")

@@ -15,19 +15,17 @@ import logging
 import struct
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from flasher.errors import BundleError
 from flasher.formats.partition_table import PartitionTable
 
 from emulator.chips.app_console import boot_lines, heartbeat
 from emulator.chips.esp32.rom_boot import BootOutcome
-from emulator.loader.transitions import ResetReason
+from emulator.loader.board_port import BoardPort
+from emulator.loader.transitions import BoardMode, ResetReason
 from emulator.chips.esp32.stage2_log import AppSegment, second_stage_log
 from emulator.wire.protocol import checksum
 
-if TYPE_CHECKING:
-    from emulator.board.board import Board
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +72,7 @@ def parse_app_image(read, offset: int, limit: int) -> AppImage | None:
 
 
 class AppRunner:
-    def __init__(self, board: "Board") -> None:
+    def __init__(self, board: BoardPort) -> None:
         self.board = board
 
     def _read(self, offset: int, length: int) -> bytes:
@@ -107,7 +105,7 @@ class AppRunner:
 
     async def run(self, outcome: BootOutcome) -> None:
         board = self.board
-        board.set_mode("app")
+        board.set_mode(BoardMode.APP)
         table = self._partitions()
         image = self.find_app(table) if table is not None else None
         rows = list(table.partitions) if table else []

@@ -12,17 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from emulator.chips.esp32.app_runner import AppRunner
 from emulator.chips.esp32.rom_boot import BootOutcome, ResetCause, RomRevision, RomState, Strapping, rom_boot
-from emulator.loader.transitions import ResetReason
+from emulator.loader.transitions import BoardMode, ResetReason
 from emulator.chips.esp32.registers import ChipIdentity
-from emulator.loader.rom import RomLoader
-from emulator.loader.stub import StubLoader
-
-if TYPE_CHECKING:
-    from emulator.board.board import Board
+from emulator.chips.esp32.spec import SPEC
+from emulator.chips.firmware_base import ChipFirmware
+from emulator.loader.board_port import BoardPort
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +33,13 @@ RESET_CAUSES = {
 }
 
 
-class Firmware:
-    """The ESP32's firmware; `family.ChipFamily` picks a subclass for other chips, which
-    swap the loader classes and override `run` / `run_user_code`."""
+class Firmware(ChipFirmware):
+    """The ESP32's firmware: its ROM boot path, then the loader or the flashed app."""
 
-    rom_loader_class: type[RomLoader] = RomLoader
-    stub_loader_class: type[StubLoader] = StubLoader
+    rom_spec = SPEC.rom
 
-    def __init__(self, board: "Board") -> None:
-        self.board = board
+    def __init__(self, board: BoardPort) -> None:
+        super().__init__(board)
         self.app = AppRunner(board)
         self.last_boot: BootOutcome | None = None
 
@@ -55,18 +51,6 @@ class Firmware:
         """The ESP32 latch (the board keeps whatever its chip family latches)."""
         return cast(Strapping, self.board.strap)
 
-    def _read_flash(self, offset: int, length: int) -> bytes:
-        """The ROM's view of the flash: addresses wrap at the chip size, as on SPI."""
-        flash = self.board.flash
-        out = bytearray()
-        while length > 0:
-            pos = offset % flash.size
-            n = min(length, flash.size - pos)
-            out += flash.peek(pos, n)
-            offset += n
-            length -= n
-        return bytes(out)
-
     async def run(self, reason: ResetReason) -> None:
         board = self.board
         started = time.monotonic()
@@ -74,8 +58,9 @@ class Firmware:
                            self._read_flash)
         self.last_boot = outcome
         board.faults.on_boot(outcome.state is RomState.DOWNLOAD)
-        board.set_mode({RomState.DOWNLOAD: "download", RomState.RUNNING: "boot",
-                        RomState.HALTED: "halted", RomState.SDIO_WAIT: "sdio"}[outcome.state])
+        board.set_mode({RomState.DOWNLOAD: BoardMode.DOWNLOAD, RomState.RUNNING: BoardMode.BOOT,
+                        RomState.HALTED: BoardMode.HALTED,
+                        RomState.SDIO_WAIT: BoardMode.SDIO}[outcome.state])
         for at, chunk in outcome.timed:
             delay = started + at - time.monotonic()
             if delay > 0:
@@ -94,26 +79,6 @@ class Firmware:
             log.info("%s: ROM halted (%s)", board.name, outcome.error)
             await asyncio.Event().wait()
 
-    async def serve_loader(self) -> None:
-        board = self.board
-        loader: RomLoader | StubLoader = self.rom_loader_class(board)
-        while True:
-            transition = await loader.serve()
-            if transition.kind == "stub":
-                log.info("%s: stub flasher uploaded, entry %s", board.name, transition.detail)
-                board.set_mode("stub")
-                loader = self.stub_loader_class(board)
-                await loader.greet()
-            elif transition.kind == "reset":
-                board.schedule_reset(transition.reason or ResetReason.SOFTWARE)
-                return
-            elif transition.kind == "run_user_code":
-                await self.run_user_code()
-                return
-            else:  # hang: jumped into code we cannot run
-                board.set_mode("hung")
-                await asyncio.Event().wait()
-
     async def run_user_code(self) -> None:
         """The loader jumps to the flash image without a reset (esptool's ROM soft
         reset): the ROM's image loader runs, then the app."""
@@ -123,5 +88,5 @@ class Firmware:
         if outcome.state is RomState.RUNNING:
             await self.app.run(outcome)
         else:
-            board.set_mode("halted")
+            board.set_mode(BoardMode.HALTED)
             await asyncio.Event().wait()

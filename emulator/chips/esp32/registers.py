@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from emulator.flash.nor import NorFlash
+from emulator.flash.spi_commands import SpiFlashCommands
+from emulator.chips.spec import CHIP_DETECT_MAGIC_REG, DETECT_MAGIC
 from emulator.chips.register_map import RegisterMap
 
 log = logging.getLogger(__name__)
 
-CHIP_DETECT_MAGIC_REG = 0x40001000
-ESP32_MAGIC = 0x00F01D83
 
 EFUSE_RD_BASE = 0x3FF5A000           # eFuse BLK0 read words 0..6
 APB_CTL_DATE = 0x3FF6607C            # bit 31 is revision bit 2
@@ -46,11 +46,7 @@ SPI_USR_MOSI = 1 << 27
 CK8M_EFUSE = 64                      # EFUSE_RD_CK8M_FREQ as seen on real chips
 APB_FREQ_STUB = 80_000_000           # the stub switches the APB clock to the PLL
 
-SFDP_SIGNATURE = 0x50444653          # "SFDP" read little-endian from address 0
 
-# CHIP_DETECT_MAGIC_REG values of other chips (esptool targets/*.py), for the
-# "wrong chip on the bench" scenario.
-OTHER_CHIP_MAGIC = {"esp8266": 0xFFF0C101, "esp32s2": 0x000007C6, "esp32c3": 0x6921506F}
 
 # Packages as esptool names them (targets/esp32.py get_chip_description).
 PACKAGES = {"D0WDQ6": 0, "D0WD": 1, "D2WD": 2, "U4WDH": 4, "PICO-D4": 5, "PICO-V3-02": 6}
@@ -78,7 +74,7 @@ class ChipIdentity:
     package: str | None = None         # default: D0WDQ6 before v3, D0WD (-V3) from v3
     single_core: bool = False
     max_cpu_mhz: int = 240
-    magic: int = ESP32_MAGIC           # another chip's value makes esptool see that chip
+    magic: int = DETECT_MAGIC["esp32"]          # another chip's value makes esptool see that chip
 
     def __post_init__(self) -> None:
         if self.revision not in (0, 1, 2, 3):
@@ -134,13 +130,24 @@ class ChipIdentity:
         return cali << 7
 
 
+def rom_uart_clock_estimate(regs: "Esp32Registers") -> float:
+    """The APB clock the ESP32 ROM believes it runs at when it sets a new baud: its
+    CK8M-based calibration (RTC_CALI_CFG1) scaled by the eFuse's CK8M frequency. esptool
+    pre-scales CHANGE_BAUDRATE's value by estimate / crystal ("false_rom_baud", esptool
+    targets/esp32.py) so that the two cancel."""
+    estimate = regs.read(RTC_CALI_CFG1) >> 7 & 0x1FFFFFF
+    return float(estimate * 15625 * (regs.read(EFUSE_RD_BASE + 16) & 0xFF) / 40)
+
+
 @dataclass
 class SpiFlashController:
     """SPI1 'user command' engine: enough of it to run what esptool sends to the flash."""
 
     flash: NorFlash
     regs: dict[int, int] = field(default_factory=dict)
-    write_enabled: bool = False
+
+    def __post_init__(self) -> None:
+        self.commands = SpiFlashCommands(self.flash)
 
     def execute(self) -> None:
         usr = self.regs.get(SPI_USR, 0)
@@ -163,45 +170,7 @@ class SpiFlashController:
                   (miso_bits + 7) // 8)
 
     def _command(self, opcode: int, addr: int, mosi: bytes, nread: int) -> bytes:
-        flash = self.flash
-        if opcode == 0x9F:                                   # RDID
-            jid = flash.jedec_id
-            return bytes([(jid >> 16) & 0xFF, (jid >> 8) & 0xFF, jid & 0xFF])
-        if opcode == 0x5A:                                   # RDSFDP
-            return self._sfdp(addr, nread)
-        if opcode in (0x05, 0x35, 0x15):                     # RDSR1/2/3
-            index = {0x05: 0, 0x35: 1, 0x15: 2}[opcode]
-            value = flash.status[index] | (0x02 if index == 0 and self.write_enabled else 0)
-            return bytes([value] * max(nread, 1))
-        if opcode == 0x06:                                   # WREN
-            self.write_enabled = True
-        elif opcode in (0x04,):                              # WRDI
-            self.write_enabled = False
-        elif opcode == 0x50:                                 # volatile SR write enable
-            self.write_enabled = True
-        elif opcode == 0x01 and self.write_enabled:          # WRSR (1 or 2 bytes)
-            for i, value in enumerate(mosi[:2]):
-                flash.status[i] = value & 0xFC               # WIP/WEL are read-only
-            self.write_enabled = False
-        elif opcode in (0x31, 0x11) and self.write_enabled and mosi:
-            flash.status[1 if opcode == 0x31 else 2] = mosi[0]
-            self.write_enabled = False
-        elif opcode == 0x03:                                 # READ
-            return flash.read(addr, min(nread, flash.size - addr)) if addr < flash.size else b""
-        elif opcode == 0x4B:                                 # read unique id
-            return bytes(range(0x10, 0x10 + max(nread, 8)))[:max(nread, 8)]
-        # 0x66/0x99 reset, 0xAB/0xB9 power, 0x79/0xFF XMC wake: no visible effect.
-        return b""
-
-    def _sfdp(self, addr: int, nread: int) -> bytes:
-        """A minimal JEDEC SFDP table: signature, one parameter header, density dword."""
-        table = bytearray(b"\xff" * 256)
-        table[0:8] = struct.pack("<IBBBB", SFDP_SIGNATURE, 6, 1, 0, 0xFF)
-        table[8:16] = bytes([0x00, 6, 1, 9, 0x30, 0x00, 0x00, 0xFF])
-        density_bits = self.flash.size * 8 - 1
-        table[0x30:0x34] = b"\xe5\x20\xf1\xff"
-        table[0x34:0x38] = struct.pack("<I", density_bits)
-        return bytes(table[addr:addr + nread])
+        return self.commands.run(opcode, addr, mosi, nread)
 
 
 class Esp32Registers(RegisterMap):

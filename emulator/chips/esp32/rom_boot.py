@@ -21,6 +21,7 @@ from emulator.chips.esp32.image_loader import (
     run_loader,
 )
 from emulator.chips.esp32.stage2_log import AppSegment, Partition, second_stage_log
+from emulator.chips.rom_text import wire
 
 __all__ = [
     "BootError", "BootOutcome", "LoadedSegment", "ResetCause", "RomFuses",
@@ -245,11 +246,6 @@ class BootOutcome:
     def text_lines(self) -> list[str]:
         """Decoded lines without terminators (convenience for tests and logs)."""
         return self.lines.decode("latin-1").split("\r\n")
-
-
-def wire(text: str) -> bytes:
-    """ROM ``ets_write_char_uart``: ``\\n`` becomes ``\\r\\n``, a bare ``\\r`` is dropped."""
-    return text.replace("\r", "").replace("\n", "\r\n").encode("latin-1")
 
 
 def _banner(rev: RomRevision, cause: int, value: int) -> str:

@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from emulator.chips.app_console import heartbeat
-from emulator.loader.transitions import ResetReason
+from emulator.loader.transitions import BoardMode, ResetReason
 from emulator.chips.esp8266.app_console import boot_lines, esp8266_console, image_crc
 from emulator.chips.esp8266.rom_boot import Esp8266Boot, Esp8266State, RstCause, flash_boot, rom_boot, wire
 from emulator.chips.esp8266.rom_quirks import Esp8266RomLoader, Esp8266StubLoader
-from emulator.chips.esp32.firmware import Firmware
+from emulator.chips.esp8266.spec import SPEC
+from emulator.chips.firmware_base import ChipFirmware
+from emulator.loader.board_port import BoardPort
 from emulator.chips.esp8266.rboot import RbootBuild, RbootRun, find_image, uart_baud
 
-if TYPE_CHECKING:
-    from emulator.board.board import Board
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +34,16 @@ ROM_CAUSES = {ResetReason.POWER_ON: RstCause.POWER_ON, ResetReason.EN_PIN: RstCa
 SDK_REASON = {RstCause.POWER_ON: 0, RstCause.EXT_RESET: 6, RstCause.WDT_RESET: 1}
 RBOOT_DELAY_S = 0.001           # rboot.c: ets_delay_us(1000) after changing the divider
 LINE_GAP_S = 0.002
-MODES = {Esp8266State.DOWNLOAD: "download", Esp8266State.RUNNING: "boot",
-         Esp8266State.HALTED: "halted", Esp8266State.SDIO_WAIT: "sdio"}
+MODES = {Esp8266State.DOWNLOAD: BoardMode.DOWNLOAD, Esp8266State.RUNNING: BoardMode.BOOT,
+         Esp8266State.HALTED: BoardMode.HALTED, Esp8266State.SDIO_WAIT: BoardMode.SDIO}
 
 
-class Esp8266Firmware(Firmware):
+class Esp8266Firmware(ChipFirmware):
     rom_loader_class = Esp8266RomLoader
     stub_loader_class = Esp8266StubLoader
+    rom_spec = SPEC.rom
 
-    def __init__(self, board: "Board") -> None:
+    def __init__(self, board: BoardPort) -> None:
         super().__init__(board)
         self.cause = RstCause.POWER_ON
         self.last_rom: Esp8266Boot | None = None
@@ -100,14 +100,14 @@ class Esp8266Firmware(Firmware):
 
     async def run_rboot(self) -> None:
         board = self.board
-        board.set_mode("boot")
+        board.set_mode(BoardMode.BOOT)
         board.set_baud(uart_baud(board.identity.crystal_mhz))
         await asyncio.sleep(RBOOT_DELAY_S)
         run = find_image(self.build, self._peek, self._write_sector, board.flash.size)
         self.last_rboot = run
         await board.print_bytes(wire(run.text))
         if run.rom is None or run.config is None or run.rom_addr is None:
-            board.set_mode("halted")
+            board.set_mode(BoardMode.HALTED)
             await asyncio.Event().wait()
             return
         await self.run_app(run)
@@ -116,7 +116,7 @@ class Esp8266Firmware(Firmware):
         board = self.board
         assert run.config is not None and run.rom is not None and run.rom_addr is not None
         config = esp8266_console(board.config.app)
-        board.set_mode("app")
+        board.set_mode(BoardMode.APP)
         board.set_baud(config.baud)
         fs_addr = run.config.fs_addresses[run.rom]
         crc = image_crc(self._peek, run.rom_addr, run.config.roms_sizes[run.rom] + 16)

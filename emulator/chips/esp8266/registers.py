@@ -16,12 +16,12 @@ import struct
 from dataclasses import dataclass
 from typing import ClassVar
 
-from emulator.chips.esp32.registers import SpiFlashController
+from emulator.flash.spi_commands import SpiFlashCommands
 from emulator.flash.nor import NorFlash
 from emulator.chips.register_map import RegisterMap
+from emulator.chips.spec import CHIP_DETECT_MAGIC_REG, DETECT_MAGIC, rom_console_baud
 
-CHIP_DETECT_MAGIC_REG = 0x40001000
-ESP8266_MAGIC = 0xFFF0C101
+ESP8266_MAGIC = DETECT_MAGIC["esp8266"]
 
 OTP_MAC0 = 0x3FF00050              # esptool ESP_OTP_MAC0 .. MAC3 (efuse words 0..3)
 OTP_WORDS = 4
@@ -94,8 +94,13 @@ class Esp8266Identity:
         return round(2 * self.crystal_mhz * 1_000_000 / baud) & 0xFFFFF
 
 
-class Esp8266SpiController(SpiFlashController):
+class Esp8266SpiController:
     """SPI0 'user command' engine with the ESP8266 register layout (same flash commands)."""
+
+    def __init__(self, flash: NorFlash) -> None:
+        self.flash = flash
+        self.regs: dict[int, int] = {}
+        self.commands = SpiFlashCommands(flash)
 
     def execute(self) -> None:
         regs = self.regs
@@ -110,7 +115,7 @@ class Esp8266SpiController(SpiFlashController):
             addr = (regs.get(SPI_ADDR, 0) >> (32 - addr_len)) & ((1 << addr_len) - 1)
         mosi = b"".join(struct.pack("<I", regs.get(SPI_W0 + 4 * i, 0))
                         for i in range(SPI_W_COUNT))[: (mosi_bits + 7) // 8]
-        reply = self._command(opcode, addr, mosi, (miso_bits + 7) // 8)
+        reply = self.commands.run(opcode, addr, mosi, (miso_bits + 7) // 8)
         if miso_bits:
             reply = reply.ljust(64, b"\x00")
             for i in range(SPI_W_COUNT):
@@ -127,12 +132,12 @@ class Esp8266Registers(RegisterMap):
         self.identity = identity
         self.spi = Esp8266SpiController(flash)
         self.strapping = 0
-        self.uart_baud = 115200 * identity.crystal_mhz // 40
+        self.uart_baud = rom_console_baud(identity.crystal_mhz)
         self._otp = identity.otp_words()
 
     def on_reset(self, strapping: int) -> None:
         self.strapping = strapping
-        self.uart_baud = 115200 * self.identity.crystal_mhz // 40
+        self.uart_baud = rom_console_baud(self.identity.crystal_mhz)
         self.clear()
 
     def read_special(self, addr: int) -> int | None:

@@ -19,7 +19,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from emulator.chips.esp32.rom_boot import wire
+from emulator.chips.rom_text import wire
 from emulator.wire.protocol import checksum
 
 __all__ = ["Esp8266Strap", "RstCause", "Esp8266State", "Esp8266Boot", "FlashLoad",

@@ -26,15 +26,16 @@ from typing import Any
 from emulator.flash.nor import BLOCK_SIZE, SECTOR_SIZE
 from emulator.loader.flash_transfer import FlashWriter
 from emulator.loader.command_loop import CommandError, Transition
-from emulator.wire.protocol import Command, Op, RomError, StatusFormat, build_response
+from emulator.wire.protocol import Command, Op, RomError, build_response
+from emulator.chips.esp8266.spec import SPEC
+from emulator.loader.board_port import BoardPort
 from emulator.loader.rom import RomLoader
+from emulator.loader.rom_spec import RomSpec
 from emulator.loader.stub import StubLoader
+from emulator.loader.transitions import TransitionKind
 
 log = logging.getLogger(__name__)
 
-ESP8266_ROM_STATUS = StatusFormat(2)
-ROM_OPS = frozenset(range(0x02, 0x0C))          # the ROM's 12-entry jump table, 0/1 invalid
-ROM_MAX_BLOCK = 0x1800
 ROM_CHIP_SIZE = 0x400000                        # ROM default flashchip->chip_size
 SYNC_REPEATS = 8
 
@@ -51,11 +52,10 @@ def rom_erase_sectors(offset: int, size: int) -> tuple[int, int]:
 
 class Esp8266RomLoader(RomLoader):
     name = "rom8266"
-    status = ESP8266_ROM_STATUS
+    status = SPEC.rom.status
 
-    def __init__(self, board) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(board)
-        self._handlers = {op: h for op, h in self._handlers.items() if op in ROM_OPS}
+    def __init__(self, board: BoardPort, spec: RomSpec = SPEC.rom) -> None:
+        super().__init__(board, spec)
         self._last_op = 0
         self._last_value = 0
         self._erase_size = 0
@@ -90,7 +90,7 @@ class Esp8266RomLoader(RomLoader):
     def _begin(self, cmd: Command, compressed: bool) -> FlashWriter:
         self.require_len(cmd, 16)
         erase_size, num_blocks, block_size, offset = cmd.words(4)
-        if block_size > ROM_MAX_BLOCK:
+        if block_size > SPEC.rom.max_data_block:
             raise CommandError(RomError.INVALID_MESSAGE, f"block size {block_size}")
         if offset + erase_size > self._chip_size() or offset % SECTOR_SIZE:
             raise CommandError(RomError.FAILED_TO_ACT,
@@ -137,7 +137,7 @@ class Esp8266RomLoader(RomLoader):
         else:
             await self.reply(Op.FLASH_END)
         self._erase_size = self._blocks = 0
-        return Transition("run_user_code", detail="FLASH_END")
+        return Transition(TransitionKind.RUN_USER_CODE, detail="FLASH_END")
 
 
 # The esptool stub behaves the same on both chips as far as the host can tell; its reboot
