@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m flasher.demo
+	$(PY) -m emulator.host.demo
 
 test: $(STAMP)
 	$(PY) -m pytest -n 4

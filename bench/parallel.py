@@ -43,7 +43,7 @@ def children_cpu() -> float:
 def expected_image(bundle: Path) -> bytes:
     """What `flasher flash` leaves on a 4 MB board: the plan, boot header size = detected."""
     from flasher.bundle.archive import Bundle
-    from flasher.formats.image_header import FlashParams, size_name
+    from flasher.bundle.image_header import FlashParams, size_name
     from flasher.bundle.plan import PlanOptions, build_plan
 
     with Bundle.open(bundle) as b:

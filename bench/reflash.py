@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flasher.bundle.archive import Bundle
-from flasher.formats.image_header import FlashParams
+from flasher.bundle.image_header import FlashParams
 from flasher.bundle.plan import PlanOptions, build_plan
 from flasher.bundle.sample import write_sample
 

@@ -21,8 +21,10 @@ from esptool.util import flash_size_bytes
 from flasher.bundle.archive import Bundle
 from flasher.device.connect import ConnectOptions
 from flasher.device.board import Device, DeviceInfo
-from flasher.errors import ConnectError, DeviceMismatchError, UsageError, WriteError
-from flasher.formats.image_header import KEEP, FlashParams, size_name
+from flasher.bundle.manifest import Manifest
+from flasher.bundle.sample import write_sample
+from flasher.errors import ConnectError, DeviceMismatchError, FlasherError, UsageError, WriteError
+from flasher.bundle.image_header import KEEP, FlashParams, size_name
 from flasher.bundle.plan import Plan, PlanOptions, build_plan, check_chip, check_encryption, check_fits
 from flasher.device.ports import resolve_port
 from flasher.write.writer import FlashReport, Progress, RegionCheck, WriteOptions, verify_plan, write_plan
@@ -63,12 +65,38 @@ class FlashOptions:
             raise UsageError(str(exc)) from None
 
 
+__all__ = [
+    # what to flash
+    "Bundle", "Manifest", "Plan", "PlanOptions", "FlashParams", "open_plan", "planned_image",
+    "read_manifest", "write_sample",
+    # how and where
+    "ConnectOptions", "FlashOptions", "WriteOptions",
+    # what happens
+    "flash", "verify", "read_flash", "FlashResult", "VerifyResult", "FlashReport",
+    "FlasherError",
+]
+
+
 @contextmanager
 def open_plan(path: str | Path,
               options: PlanOptions | None = None) -> Iterator[tuple[Bundle, Plan]]:
     """Open a bundle and plan it (BundleError/PlanError); the bundle is closed afterwards."""
     with Bundle.open(path) as bundle:
         yield bundle, build_plan(bundle, options or PlanOptions())
+
+
+def planned_image(path: str | Path, options: PlanOptions | None = None,
+                  size: int | None = None) -> bytes:
+    """The flash content a bundle's plan describes: parts and fills at their addresses,
+    0xFF elsewhere, up to the plan's end (or `size` bytes)."""
+    with open_plan(path, options) as (_, plan):
+        return plan.image(size) if size is not None else plan.image()[: plan.end]
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """A bundle's manifest (BundleError for a bad bundle)."""
+    with Bundle.open(path) as bundle:
+        return bundle.manifest
 
 
 def device_header(options: FlashOptions, info: DeviceInfo) -> tuple[FlashParams, list[str]]:

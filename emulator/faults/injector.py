@@ -18,7 +18,7 @@ from emulator.loader.transitions import ResetReason
 from emulator.board.fault_hooks import BoardReset, FaultHooks, PowerLoss
 from emulator.flash.nor import FlashFault
 from emulator.wire.protocol import Op
-from emulator.host.scenario import FaultSpec, LinkSpec
+from emulator.faults.specs import FaultSpec, LinkSpec
 
 if TYPE_CHECKING:
     from emulator.board.board import Board

@@ -23,12 +23,8 @@ from pathlib import Path
 from emulator.board.board import BoardConfig
 from emulator.faults.injector import ScenarioFaults
 from emulator.host.inprocess import BoardThread
-from emulator.host.scenario import FaultSpec, LinkSpec
-from flasher.api import FlashOptions, flash
-from flasher.bundle.archive import Bundle
-from flasher.device.connect import ConnectOptions
-from flasher.errors import FlasherError
-from flasher.bundle.plan import PlanOptions, build_plan
+from emulator.faults.specs import FaultSpec, LinkSpec
+from flasher.api import ConnectOptions, FlasherError, FlashOptions, PlanOptions, flash, open_plan
 
 QUICK_KINDS = ("brown-out", "program-failure", "silent-program", "erase-failure",
                "corrupt-reply", "flips", "drops", "power-blip")
@@ -92,8 +88,7 @@ def random_faults(rng: random.Random, kinds: tuple[str, ...], size: int
 
 
 def plan_image(bundle: Path) -> tuple[bytes, int]:
-    with Bundle.open(bundle) as b:
-        plan = build_plan(b, PlanOptions(flash_size=4 << 20))
+    with open_plan(bundle, PlanOptions(flash_size=4 << 20)) as (_, plan):
         return plan.image(), plan.end
 
 

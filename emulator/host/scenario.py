@@ -33,6 +33,7 @@ from emulator.chips.app_console import AppConsoleConfig
 from emulator.host.options import parse_flash_id, parse_mac, parse_revision, parse_size
 from emulator.wire.protocol import Op
 from emulator.board.wiring import WIRINGS
+from emulator.faults.specs import FaultSpec, LinkSpec
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 CHIPS = ("esp32", "esp8266", "esp32s2", "esp32c3")
@@ -44,34 +45,6 @@ LEVELS = {"low": False, "high": True, "released": None, "release": None}
 
 class ScenarioError(ValueError):
     """A scenario file is unusable; the message names file, key and problem."""
-
-
-@dataclass(frozen=True)
-class LinkSpec:
-    dead_rx: bool = False          # nothing the host sends reaches the chip
-    dead_tx: bool = False          # nothing the chip sends reaches the host
-    swapped: bool = False          # TX<->TX and RX<->RX: neither direction works
-    noise: float = 0.0             # noise bursts per second: junk bytes on an idle line,
-                                   # a flipped bit in a byte on the wire otherwise
-    flip: float = 0.0              # probability per byte of one flipped bit
-    drop: float = 0.0              # probability per byte of the byte being lost
-    latency_ms: float = 0.0        # extra delay each way (USB adapter / network)
-    baud_skew: float = 0.0         # chip clock error, e.g. 0.08 = 8 % fast
-    seed: int = 1
-
-
-@dataclass(frozen=True)
-class FaultSpec:
-    trigger: str
-    value: float | str
-    action: str
-    nth: int = 1
-    count: int = 1                 # how many times the action fires (program failures)
-    seconds: float = 0.0           # stall length, power-loss duration (0: stays off)
-    cause: str = "watchdog"        # reset cause for `reset`
-    silent: bool = False           # program-failure: bits silently not programmed
-    text: str = "chatter: I (12345) app: still here, doing busy work\r\n"
-    rate_s: float = 0.05
 
 
 @dataclass(frozen=True)

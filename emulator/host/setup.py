@@ -66,12 +66,9 @@ def _images(spec: BoardSpec, flash_size: int) -> list[tuple[int, bytes]]:
 
 def _bundle_image(path: Path, flash_size: int) -> bytes:
     """The flash content a bundle's plan describes (parts, fills), trimmed of 0xFF."""
-    from flasher.bundle.archive import Bundle
-    from flasher.bundle.plan import PlanOptions, build_plan
+    from flasher.api import PlanOptions, planned_image
 
-    with Bundle.open(path) as bundle:
-        plan = build_plan(bundle, PlanOptions(flash_size=flash_size))
-        return plan.image()[: plan.end]
+    return planned_image(path, PlanOptions(flash_size=flash_size))
 
 
 def _identity(args: argparse.Namespace, spec: BoardSpec) -> ChipIdentity | Esp8266Identity:
@@ -96,13 +93,12 @@ def rboot_build(bundle: Path | None, flash_size: int) -> RbootBuild | None:
     Mongoose OS layout for the flash size. None for no bundle or a non-ESP8266 one."""
     if bundle is None:
         return None
-    from flasher.bundle.archive import Bundle
+    from flasher.api import read_manifest
 
-    with Bundle.open(bundle) as b:
-        man = b.manifest
-        if (man.platform or "").lower() != "esp8266":
-            return None
-        parts = {p.name: p for p in man.parts}
+    man = read_manifest(bundle)
+    if (man.platform or "").lower() != "esp8266":
+        return None
+    parts = {p.name: p for p in man.parts}
     base = RbootBuild.for_flash_size(flash_size)
 
     def slots(name: str, default: tuple[int, int]) -> tuple[int, int]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from emulator.timing.clock import MiB, SECTOR, TimingProfile, wire_seconds
+from flasher.formats.image import xor_checksum
 
 BLOCK64 = 64 * 1024
 STUB_BLOCK = 0x4000            # esptool FLASH_WRITE_SIZE with the stub
@@ -37,13 +38,6 @@ ROM_ACK = 8 + 4                # response header + 4 status bytes
 def slip_len(payload: bytes) -> int:
     """Bytes on the wire for one SLIP frame of `payload`."""
     return len(payload) + payload.count(b"\xc0") + payload.count(b"\xdb") + 2
-
-
-def xor_checksum(data: bytes) -> int:
-    value = 0xEF
-    for b in data:
-        value ^= b
-    return value
 
 
 def command(op: int, data: bytes, chk: int = 0) -> bytes:

@@ -12,7 +12,9 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-CHECKSUM_SEED = 0xEF
+from flasher.formats.image import CHECKSUM_SEED  # noqa: F401  (re-exported)
+from flasher.formats.image import xor_checksum as checksum  # noqa: F401  (the data checksum)
+
 HEADER = struct.Struct("<BBHI")
 DIRECTION_REQUEST = 0x00
 DIRECTION_RESPONSE = 0x01
@@ -74,23 +76,6 @@ class StubError(IntEnum):
     NOT_ENOUGH_DATA = 0xC8
     TOO_MUCH_DATA = 0xC9
     CMD_NOT_IMPLEMENTED = 0xFF
-
-
-def checksum(data: bytes, seed: int = CHECKSUM_SEED) -> int:
-    """XOR of all bytes, seeded with 0xEF: what MEM_DATA/FLASH_DATA carry in the header.
-
-    Folds the data as one big integer in halves (O(n) total) instead of looping over
-    bytes in Python, which would cost milliseconds per 16 KB block.
-    """
-    if not data:
-        return seed
-    value = int.from_bytes(data, "little")
-    width = 1 << (len(data) - 1).bit_length()      # bytes, rounded up to a power of two
-    while width > 1:
-        width //= 2
-        bits = width * 8
-        value = (value >> bits) ^ (value & ((1 << bits) - 1))
-    return seed ^ value
 
 
 @dataclass(frozen=True)

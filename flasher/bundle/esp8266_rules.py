@@ -12,20 +12,32 @@ second firmware slot the flasher must leave alone. mos (`cli/flash/esp/flasher/f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 from flasher.errors import PlanError
 from flasher.bundle.manifest import Part
 
-if TYPE_CHECKING:
-    from flasher.bundle.plan import Region
+
+class Region(Protocol):
+    """What these rules read and change of a plan region (`flasher.bundle.plan.Region`);
+    a protocol, so the rules need not import the plan that calls them."""
+
+    name: str
+    part_type: str | None
+    address: int
+    why: str
+    explain: str | None
+
+    @property
+    def end(self) -> int: ...
 
 SYS_PARAMS_TYPE = "sys_params"      # mos flash.go sysParamsPartType: moved to the flash end
 SYS_PARAMS3_TYPE = "sys_params3"    # mos flash.go sysParams3PartType: left where it is
 SYS_PARAMS_AREA = 4 * 0x1000        # mos flash.go sysParamsAreaSize
 
 
-def apply_part_rules(part: Part, reg: "Region", flash_size: int | None,
+def apply_part_rules(part: Part, reg: Region, flash_size: int | None,
                      warnings: list[str]) -> None:
     """Move a `sys_params` region to the flash end; explain `addr1` on slot parts."""
     if part.type == SYS_PARAMS_TYPE:
@@ -45,7 +57,7 @@ def apply_part_rules(part: Part, reg: "Region", flash_size: int | None,
                        "written by OTA updates, not by flashing (as mos)")
 
 
-def check_sys_params_area(regions: list["Region"], flash_size: int | None) -> None:
+def check_sys_params_area(regions: Sequence[Region], flash_size: int | None) -> None:
     """Without a `sys_params3` part only the `sys_params` part may use the last 16 KB."""
     if flash_size is None or any(r.part_type == SYS_PARAMS3_TYPE for r in regions):
         return

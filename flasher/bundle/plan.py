@@ -36,7 +36,7 @@ from typing import Any
 from flasher.bundle import esp8266_rules
 from flasher.bundle.archive import Bundle
 from flasher.errors import BundleError, DeviceMismatchError, PlanError
-from flasher.formats.image_header import FlashParams, HeaderPatch, patch_image_header
+from flasher.bundle.image_header import FlashParams, HeaderPatch, patch_image_header
 from flasher.bundle.manifest import Part
 from flasher.formats.partition_table import PartitionTable
 

@@ -14,7 +14,7 @@ from esptool.util import FatalError, flash_size_bytes
 from flasher.api import DETECT, FlashOptions
 from flasher.device.connect import AFTER_MODES, BEFORE_MODES, ROM_BAUD, ConnectOptions
 from flasher.errors import UsageError
-from flasher.formats.image_header import KEEP
+from flasher.bundle.image_header import KEEP
 
 DEFAULT_BAUD = 921600
 

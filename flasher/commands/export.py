@@ -15,7 +15,7 @@ from flasher.api import open_plan
 from flasher.commands.common import add_header_arguments, add_output_arguments, parse_size
 from flasher.errors import UsageError
 from flasher.bundle.export import export_plan
-from flasher.formats.image_header import KEEP, FlashParams
+from flasher.bundle.image_header import KEEP, FlashParams
 from flasher.bundle.plan import PlanOptions
 from flasher.ui import UI, human_size, new_table
 

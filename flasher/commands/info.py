@@ -15,7 +15,7 @@ from rich.markup import escape
 from flasher.api import open_plan
 from flasher.bundle.archive import Bundle
 from flasher.commands.common import add_output_arguments, parse_size
-from flasher.formats.image_header import FlashParams, describe_header
+from flasher.bundle.image_header import FlashParams, describe_header
 from flasher.bundle.plan import Plan, PlanOptions, Region
 from flasher.ui import UI, human_size, new_table
 

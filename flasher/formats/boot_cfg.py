@@ -23,13 +23,13 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, replace
 from typing import Any
+from flasher.formats.image import xor_checksum
 
 MAGIC = 0xE1
 VERSION = 0x01
 MAX_ROMS = 4
 SECTOR_SIZE = 0x1000
 CONFIG_LEN = 80
-CHECKSUM_SEED = 0xEF
 MODE_STANDARD = 0x00
 MODE_GPIO_ROM = 0x01
 USER_FLAG_MERGE_FS = 0x1   # bit0: merge the file system after an update (Mongoose OS)
@@ -79,10 +79,7 @@ class BootConfig:
 
 def checksum(data: bytes) -> int:
     """rBoot's optional config checksum: XOR of the bytes, seeded with 0xEF."""
-    value = CHECKSUM_SEED
-    for byte in data:
-        value ^= byte
-    return value
+    return xor_checksum(data)
 
 
 def encode(cfg: BootConfig, *, with_checksum: bool = False) -> bytes:

@@ -15,7 +15,7 @@ import pytest
 import serial
 
 from flasher.bundle.archive import Bundle
-from flasher.formats.image_header import FlashParams, describe_header
+from flasher.bundle.image_header import FlashParams, describe_header
 from flasher.bundle.plan import PlanOptions, build_plan
 from flasher.bundle.sample import write_sample
 from flasher.bundle import builder as bundles

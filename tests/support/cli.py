@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from flasher.bundle.archive import Bundle
-from flasher.formats.image_header import FlashParams, size_name
+from flasher.bundle.image_header import FlashParams, size_name
 from flasher.bundle.plan import PlanOptions, build_plan
 
 ROOT = Path(__file__).resolve().parents[2]

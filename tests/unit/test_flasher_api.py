@@ -9,7 +9,7 @@ import pytest
 from flasher import api
 from flasher.device.board import DeviceInfo
 from flasher.errors import BundleError, DeviceMismatchError, ExitCode, PlanError
-from flasher.formats.image_header import describe_header
+from flasher.bundle.image_header import describe_header
 from flasher.bundle import builder as bundles
 from tests.unit.test_flasher_writer import FakeTarget
 

@@ -13,7 +13,7 @@ from esptool.cmds import merge_bin
 
 from flasher.bundle.archive import Bundle
 from flasher.bundle.export import KEEP_FLAGS, export_plan, safe_file_name
-from flasher.formats.image_header import FlashParams
+from flasher.bundle.image_header import FlashParams
 from flasher.bundle.plan import PlanOptions, build_plan
 from flasher.bundle import builder as B
 

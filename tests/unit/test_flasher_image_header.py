@@ -1,4 +1,4 @@
-"""flasher.formats.image_header: boot image flash-parameter patch, checked against esptool itself."""
+"""flasher.bundle.image_header: boot image flash-parameter patch, checked against esptool itself."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from esptool.bin_image import LoadFirmwareImage
 from esptool.cmds import _update_image_flash_params
 from esptool.targets import ESP32ROM
 
-from flasher.formats.image_header import (FlashParams, boot_offset, describe_header, flash_freqs,
+from flasher.bundle.image_header import (FlashParams, boot_offset, describe_header, flash_freqs,
                                   flash_sizes, patch_image_header, size_name)
 from flasher.bundle.builder import esp32_image
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from flasher.bundle.archive import Bundle
 from flasher.errors import BundleError, DeviceMismatchError, ExitCode, PlanError
-from flasher.formats.image_header import FlashParams
+from flasher.bundle.image_header import FlashParams
 from flasher.bundle.plan import (BOOT_CFG_EXPLAIN, PlanOptions, build_plan, check_chip,
                           check_encryption, check_fits)
 from flasher.bundle import builder as B

@@ -8,7 +8,7 @@ from esptool.bin_image import LoadFirmwareImage
 
 from flasher.bundle.archive import Bundle
 from flasher.errors import DeviceMismatchError, PlanError
-from flasher.formats.image_header import FlashParams
+from flasher.bundle.image_header import FlashParams
 from flasher.bundle.plan import PlanOptions, build_plan, check_chip
 from flasher.bundle import builder as B
 

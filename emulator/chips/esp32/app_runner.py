@@ -25,13 +25,13 @@ from emulator.loader.board_port import BoardPort
 from emulator.loader.transitions import BoardMode, ResetReason
 from emulator.chips.esp32.stage2_log import AppSegment, second_stage_log
 from emulator.wire.protocol import checksum
+from flasher.formats.image import CHECKSUM_SEED, IMAGE_MAGIC
 
 
 log = logging.getLogger(__name__)
 
 PARTITION_TABLE_OFFSET = 0x8000
 APP_DESC_MAGIC = 0xABCD5432
-IMAGE_MAGIC = 0xE9
 LINE_GAP_S = 0.002                 # the 2nd stage prints a line every couple of ms
 NO_APP_RESET_S = 0.3               # IDF boot loader: error lines, then bootloader_reset()
 MAPPED = ((0x3F400000, 0x3F800000), (0x400D0000, 0x40400000))
@@ -52,7 +52,7 @@ def parse_app_image(read, offset: int, limit: int) -> AppImage | None:
     if header[0] != IMAGE_MAGIC or not 1 <= header[1] <= 16:
         return None
     entry = struct.unpack_from("<I", header, 4)[0]
-    pos, segments, acc, name, version = offset + 24, [], 0xEF, "app", "1.0.0"
+    pos, segments, acc, name, version = offset + 24, [], CHECKSUM_SEED, "app", "1.0.0"
     for i in range(header[1]):
         addr, size = struct.unpack("<II", read(pos, 8))
         if size > limit or pos + 8 + size > offset + limit:

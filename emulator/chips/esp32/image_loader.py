@@ -20,15 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from emulator.wire.protocol import checksum
+from flasher.formats.image import CHECKSUM_SEED, FLASH_MODES, IMAGE_MAGIC
 
 FlashReader = Callable[[int, int], bytes]
 """``read_flash(offset, length) -> bytes``; short reads are padded with 0xFF."""
 
-IMAGE_MAGIC = 0xE9
-CHECKSUM_SEED = 0xEF
 BOOTLOADER_OFFSET = 0x1000
 MMU_PAGE = 0x10000
-SPI_MODE_NAMES = ("QIO", "QOUT", "DIO", "DOUT", "FAST_RD", "SLOW_RD")
+SPI_MODE_NAMES = tuple(m.upper() for m in FLASH_MODES) + ("FAST_RD", "SLOW_RD")
 """The ROM's ``spi_modes`` table; the header byte is clamped with ``minu(mode, 5)``."""
 
 # Memory the ROM can copy a segment into without faulting.  The ROM itself does not

@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flasher.formats.partition_table import Partition
+from flasher.formats.image import FLASH_MODES, FLASH_SIZES
 
 __all__ = ["Partition", "AppSegment", "MGOS_PARTITIONS", "second_stage_log"]
 
 _FLASH_SPEED = {0x0: "40MHz", 0x1: "26.7MHz", 0x2: "20MHz", 0xF: "80MHz"}
-_FLASH_MODE = ("QIO", "QOUT", "DIO", "DOUT", "FAST_READ", "SLOW_READ")
-_FLASH_SIZE = ("1MB", "2MB", "4MB", "8MB", "16MB")
+_FLASH_MODE = tuple(m.upper() for m in FLASH_MODES) + ("FAST_READ", "SLOW_READ")
+_FLASH_SIZE = tuple(name for name, code in FLASH_SIZES["esp32"].items() if code <= 0x40)
 _USAGE = {(0, 0x00): "factory app", (0, 0x10): "OTA app", (0, 0x11): "OTA app",
           (1, 0x00): "OTA data", (1, 0x01): "RF data", (1, 0x02): "WiFi data"}
 

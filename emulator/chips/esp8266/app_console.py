@@ -16,6 +16,7 @@ import zlib
 from dataclasses import replace
 
 from emulator.chips.app_console import AppConsoleConfig, _line, heartbeat
+from flasher.formats.image import IMAGE_MAGIC
 
 __all__ = ["boot_lines", "heartbeat", "image_crc", "SDK_REASONS", "esp8266_console"]
 
@@ -42,7 +43,7 @@ def image_crc(read, addr: int, limit: int) -> int | None:
     if head[0] == 0xEA and head[1] == 0x04:
         pos = addr + 16 + struct.unpack_from("<I", head, 12)[0]
         head = read(pos, 8)
-    if head[0] != 0xE9:
+    if head[0] != IMAGE_MAGIC:
         return None
     pos += 8
     for _ in range(head[1]):

@@ -21,16 +21,16 @@ from dataclasses import dataclass, replace
 from flasher.formats import boot_cfg as bootcfg
 
 from emulator.wire.protocol import checksum
+from flasher.formats.image import CHECKSUM_SEED, FLASH_MODES, IMAGE_MAGIC
 
 BANNER = "\r\nrBoot v1.2.1-cesanta1 - richardaburton@gmail.com\r\n"
-ROM_MAGIC = 0xE9
 ROM_MAGIC_NEW1, ROM_MAGIC_NEW2 = 0xEA, 0x04
 MB = 1 << 20
 UART_DIV_52MHZ = (52_000_000 + 115200 // 2) // 115200     # rboot.c UART_CLKDIV_52MHZ(115200)
 
 _SIZES = {0: "4 Mbit", 1: "2 Mbit", 2: "8 Mbit", 3: "16 Mbit", 4: "32 Mbit", 8: "64 Mbit",
           9: "128 Mbit"}                                  # with BOOT_BIG_FLASH (mos builds)
-_MODES = {0: "QIO", 1: "QOUT", 2: "DIO", 3: "DOUT"}
+_MODES = {code: name.upper() for name, code in FLASH_MODES.items()}
 _SPEEDS = {0: "40 MHz", 1: "26.7 MHz", 2: "20 MHz", 0xF: "80 MHz"}
 
 Reader = Callable[[int, int], bytes]
@@ -90,7 +90,7 @@ def check_image(read: Reader, readpos: int, flash_size: int) -> int:
     if readpos in (0, 0xFFFFFFFF) or readpos + 16 > flash_size:
         return 0
     magic, count, _, _, _, _, irom_len = struct.unpack("<BBBBIII", read(readpos, 16))
-    if magic == ROM_MAGIC:
+    if magic == IMAGE_MAGIC:
         romaddr = readpos
         readpos += 8
     elif magic == ROM_MAGIC_NEW1 and count == ROM_MAGIC_NEW2:
@@ -101,7 +101,7 @@ def check_image(read: Reader, readpos: int, flash_size: int) -> int:
         readpos += 8
     else:
         return 0
-    acc = 0xEF
+    acc = CHECKSUM_SEED
     for _ in range(count):
         if readpos + 8 > flash_size:
             return 0

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from emulator.chips.rom_text import wire
 from emulator.wire.protocol import checksum
+from flasher.formats.image import CHECKSUM_SEED, IMAGE_MAGIC
 
 __all__ = ["Esp8266Strap", "RstCause", "Esp8266State", "Esp8266Boot", "FlashLoad",
            "rom_boot", "load_from_flash", "boot_mode_name", "is_download_mode", "wire",
@@ -33,7 +34,6 @@ ROM_FATAL = "ets_main.c "
 """The ROM prints `"%s %s \\n"` with "ets_main.c" and the line number passed as an
 *integer* (181/187) to the second `%s`: it faults dereferencing it, so the visible output
 ends with "ets_main.c " and no line end (ROM code at 0x400010ae; logs end in `ets_main.c`)."""
-IMAGE_MAGIC = 0xE9
 CHUNK = 16                                   # the loader reads flash 16 bytes at a time
 WRITABLE = ((0x3FFE8000, 0x40000000), (0x40100000, 0x40110000))
 """DRAM and IRAM (incl. the cache-backed 32 KB the ROM may use: eboot loads at
@@ -145,7 +145,7 @@ def load_from_flash(read: FlashReader) -> FlashLoad:
         return FlashLoad("", True, entry)
     pos = CHUNK
     chunk, pos = read(pos, CHUNK), pos + CHUNK
-    used, csum = 0, 0xEF
+    used, csum = 0, CHECKSUM_SEED
     out: list[str] = []
     segs: list[tuple[int, int]] = []
     for index in range(count):

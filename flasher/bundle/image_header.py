@@ -25,14 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import esptool.bin_image  # noqa: F401  (importing it sets ESP32ROM.BOOTLOADER_IMAGE etc.)
-from esptool.cmds import FLASH_MODES
-from esptool.loader import ESPLoader
 from esptool.targets import ESP32ROM, ESP8266ROM
+
+from flasher.formats.image import FLASH_FREQS, FLASH_MODES, FLASH_SIZES, IMAGE_MAGIC
 
 log = logging.getLogger(__name__)
 
 KEEP = "keep"
-IMAGE_MAGIC = ESPLoader.ESP_IMAGE_MAGIC          # 0xE9
 HASH_APPENDED_OFFSET = 8 + 15                    # extended header byte 15 (ESP32 family)
 SHA256_LEN = 32
 
@@ -53,13 +52,15 @@ def boot_offset(chip: str) -> int:
 
 
 def flash_sizes(chip: str) -> dict[str, int]:
-    """esptool's size-name -> header code table for the chip (e.g. "4MB" -> 0x20 on ESP32)."""
-    return dict(_rom(chip).FLASH_SIZES)
+    """The size-name -> header code table for the chip (e.g. "4MB" -> 0x20 on ESP32)."""
+    _rom(chip)
+    return dict(FLASH_SIZES[chip])
 
 
 def flash_freqs(chip: str) -> dict[str, int]:
-    """esptool's frequency-name -> header code table for the chip ("40m" -> 0x0)."""
-    return dict(_rom(chip).FLASH_FREQUENCY)
+    """The frequency-name -> header code table for the chip ("40m" -> 0x0)."""
+    _rom(chip)
+    return dict(FLASH_FREQS[chip])
 
 
 def size_name(nbytes: int) -> str:

@@ -19,10 +19,7 @@ from pathlib import Path
 from rich.console import Console
 
 from emulator.host.process import EmuRom
-from flasher.bundle.archive import Bundle
-from flasher.formats.image_header import FlashParams
-from flasher.bundle.plan import PlanOptions, build_plan
-from flasher.bundle.sample import write_sample
+from flasher.api import FlashParams, PlanOptions, planned_image, write_sample
 
 console = Console(highlight=False)
 FLASH_SIZE = 4 * 1024 * 1024
@@ -43,13 +40,12 @@ def step(title: str, *args: str) -> float:
 
 
 def expected_flash(bundle: Path) -> bytes:
-    with Bundle.open(bundle) as b:
-        plan = build_plan(b, PlanOptions(flash_size=FLASH_SIZE, header=FlashParams(size="4MB")))
-        return plan.image(FLASH_SIZE)
+    return planned_image(bundle, PlanOptions(flash_size=FLASH_SIZE,
+                                             header=FlashParams(size="4MB")), FLASH_SIZE)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flasher.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m emulator.host.demo", description=__doc__)
     parser.add_argument("--fast", action="store_true", help="no emulated timing")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)

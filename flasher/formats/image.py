@@ -1,0 +1,48 @@
+"""The ESP flash image format's constants and tables: magic, checksum, header byte codes.
+
+Why one module, stdlib only: the flasher (boot header patch, plan checks) and the emulator
+(ROM image loader, rBoot, the app runner) both read image headers; each fact about the format
+is defined here once and both programs import it (the emulator may import flasher.formats).
+Sources: esptool 5.6 `bin_image.py` (ESP_IMAGE_MAGIC 0xE9, ESP_CHECKSUM_MAGIC 0xEF),
+`cmds.py` FLASH_MODES and `targets/esp32.py` / `targets/esp8266.py` FLASH_SIZES and
+FLASH_FREQUENCY; ESP-IDF "App Image Format" (header bytes 2 and 3). A unit test holds these
+tables against esptool's.
+"""
+
+from __future__ import annotations
+
+IMAGE_MAGIC = 0xE9                  # byte 0 of every boot/app image
+CHECKSUM_SEED = 0xEF                # the XOR checksum's start value (also the serial protocol's)
+
+# header byte 2: flash mode
+FLASH_MODES = {"qio": 0, "qout": 1, "dio": 2, "dout": 3}
+
+# header byte 3: size code (high nibble) | frequency code (low nibble), per chip
+FLASH_SIZES = {
+    "esp32": {"1MB": 0x00, "2MB": 0x10, "4MB": 0x20, "8MB": 0x30, "16MB": 0x40,
+              "32MB": 0x50, "64MB": 0x60, "128MB": 0x70},
+    "esp8266": {"512KB": 0x00, "256KB": 0x10, "1MB": 0x20, "2MB": 0x30, "4MB": 0x40,
+                "2MB-c1": 0x50, "4MB-c1": 0x60, "8MB": 0x80, "16MB": 0x90},
+}
+FLASH_FREQS = {
+    "esp32": {"80m": 0xF, "40m": 0x0, "26m": 0x1, "20m": 0x2},
+    "esp8266": {"80m": 0xF, "40m": 0x0, "26m": 0x1, "20m": 0x2},
+}
+
+
+def xor_checksum(data: bytes, seed: int = CHECKSUM_SEED) -> int:
+    """XOR of all bytes, seeded: the image checksum (byte 15 of the last 16-byte line), the
+    serial protocol's data checksum and rBoot's config checksum are all this.
+
+    Folds the data as one big integer in halves (O(n) total) instead of looping over
+    bytes in Python, which would cost milliseconds per 16 KB block.
+    """
+    if not data:
+        return seed
+    value = int.from_bytes(data, "little")
+    width = 1 << (len(data) - 1).bit_length()      # bytes, rounded up to a power of two
+    while width > 1:
+        width //= 2
+        bits = width * 8
+        value = (value >> bits) ^ (value & ((1 << bits) - 1))
+    return seed ^ value
