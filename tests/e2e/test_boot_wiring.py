@@ -5,15 +5,14 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import serial
 
 from flasher.bundle.builder import esp32_image, partition_table_bytes
+from tests.support.golden import GOLDEN
 
 pytestmark = pytest.mark.e2e
-GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 
 
 def esptool(emu, *args, timeout=180):

@@ -5,16 +5,17 @@ replaced by the fill that flashing writes."""
 
 from __future__ import annotations
 
-import re
-import time
-import zlib
-
 import pytest
 
-from flasher.formats import boot_cfg as bootcfg
+from flasher.bundle import builder as B
 from flasher.bundle.archive import Bundle
 from flasher.bundle.plan import PlanOptions, build_plan
-from flasher.bundle import builder as B
+from flasher.formats import boot_cfg as bootcfg
+from tests.support.esp8266_board import (
+    back_to_download,
+    boot_from_flash,
+    crc_of,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 MB = 1 << 20
@@ -73,30 +74,10 @@ def test_rom_mode_writes_but_cannot_verify_or_read(emu8266, tmp_path):
 
 # ---- SPI boot of a Mongoose OS layout ---------------------------------------------------------
 
-def wait_console(emu, pattern: str, timeout: float = 5.0, after: int = 0) -> list[str]:
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        lines = emu.ctl("console", lines=500)["console"]
-        if any(re.search(pattern, ln) for ln in lines[after:]):
-            return lines
-        time.sleep(0.05)
-    raise AssertionError(f"{pattern!r} not in console: {lines[-25:]}")
 
 
-def boot_from_flash(emu) -> list[str]:
-    """IO0 released, power cycled: the chip boots what is in flash; its log from the banner."""
-    emu.ctl("hold-io0", on=False)
-    emu.ctl("power-cycle")
-    lines = wait_console(emu, r"emu_slot\.c|No good rom|ets_main\.c")
-    start = max(i for i, ln in enumerate(lines) if " ets Jan  8 2013,rst cause:" in ln)
-    return lines[start:]
 
 
-def back_to_download(emu) -> None:
-    emu.ctl("press-en", hold_io0=True)
-    emu.ctl("hold-io0", on=True)
-    emu.ctl("wait", mode="download")
 
 
 def write_plan(emu, tmp_path, builder: B.BundleBuilder, name: str) -> bytes:
@@ -114,9 +95,6 @@ def write_plan(emu, tmp_path, builder: B.BundleBuilder, name: str) -> bytes:
     return plan.region("fw").content()
 
 
-def crc_of(fw: bytes) -> str:
-    end = len(fw) - 4                          # V2 image: CRC-32 appended after the checksum
-    return f"{zlib.crc32(fw[:end]):08x}"
 
 
 def read_config(emu, tmp_path):

@@ -12,9 +12,9 @@ import pytest
 
 from flasher.formats import boot_cfg as bootcfg
 from flasher.bundle import builder as B
-from tests.e2e.test_esp8266 import back_to_download, boot_from_flash, crc_of
+from tests.support.esp8266_board import back_to_download, boot_from_flash, crc_of
 from tests.support.cli import QUIET, flasher
-from tests.e2e.test_flasher_flash import regions
+from tests.support.cli import regions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 MB = 1 << 20

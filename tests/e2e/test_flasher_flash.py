@@ -14,12 +14,20 @@ from pathlib import Path
 import pytest
 import serial
 
+from flasher.bundle import builder as bundles
 from flasher.bundle.archive import Bundle
 from flasher.bundle.image_header import FlashParams, describe_header
 from flasher.bundle.plan import PlanOptions, build_plan
 from flasher.bundle.sample import write_sample
-from flasher.bundle import builder as bundles
-from tests.support.cli import MB, QUIET, ROOT, expected_image, flasher, terminal_env
+from tests.support.cli import (
+    MB,
+    QUIET,
+    ROOT,
+    expected_image,
+    flasher,
+    regions,
+    terminal_env,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -36,8 +44,6 @@ def zip_of(tmp_path: Path, builder: bundles.BundleBuilder, name: str = "fw.zip")
     return path
 
 
-def regions(doc: dict) -> dict[str, dict]:
-    return {r["name"]: r for r in doc["report"]["regions"]}
 
 
 @pytest.mark.parametrize("era", ["2017", "2018", "2022"])

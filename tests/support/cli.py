@@ -38,3 +38,8 @@ def terminal_env() -> dict[str, str]:
     terminal it runs in: drop them so a child in a pty sees the pty's size."""
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     return dict(env, TERM="xterm")
+
+
+
+def regions(doc: dict) -> dict[str, dict]:
+    return {r["name"]: r for r in doc["report"]["regions"]}

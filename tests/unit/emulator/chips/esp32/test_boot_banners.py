@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import random
 import struct
-from pathlib import Path
 
 import pytest
 from esptool.bin_image import ELFSection, ESP32FirmwareImage
@@ -37,8 +36,8 @@ from emulator.chips.esp32.rom_boot import (
 )
 from emulator.chips.esp32.stage2_log import AppSegment
 from emulator.chips.esp32.image_loader import clock_div, xor_bytes
+from tests.support.golden import GOLDEN
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 REV0, REV3 = RomRevision.REV0, RomRevision.REV3
 POR, WDT = ResetCause.POWERON_RESET, ResetCause.RTCWDT_RTC_RESET
 

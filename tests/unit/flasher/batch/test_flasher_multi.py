@@ -21,7 +21,7 @@ from flasher.batch.runner import (FAILED, INTERRUPTED, NOT_STARTED, OK, Batch, B
                            CancelToken, expand_ports)
 from flasher.batch.production_log import BoardRecord, ProductionLog
 from flasher.bundle import builder as bundles
-from tests.unit.test_flasher_api import INFO, FakeDevice
+from tests.support.fakes import INFO, FakeDevice
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import struct
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -16,8 +15,8 @@ from emulator.chips.esp8266.rom_boot import (Esp8266State, Esp8266Strap, RstCaus
                                    is_download_mode, load_from_flash, rom_boot, wire)
 from emulator.wire.protocol import checksum
 from flasher.bundle import builder as B
+from tests.support.golden import GOLDEN
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
 def v1_image(segments: list[tuple[int, bytes]], entry: int = 0x40100004,

@@ -9,10 +9,11 @@ import zlib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator.wire import slip
 from emulator.board.board import Board, BoardConfig
 from emulator.links.memory import MemoryLink
+from emulator.wire import slip
 from emulator.wire.protocol import SYNC_PAYLOAD, Op, build_command, checksum
+from tests.support.loader import parse, run, upload_stub
 
 
 async def booted(**kw) -> tuple[Board, MemoryLink]:
@@ -23,16 +24,8 @@ async def booted(**kw) -> tuple[Board, MemoryLink]:
     return board, link
 
 
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 20))
 
 
-def parse(frame: bytes):
-    direction, op, length, value = struct.unpack_from("<BBHI", frame)
-    assert direction == 1
-    data = frame[8:]
-    assert len(data) == length
-    return op, value, data
 
 
 def test_banner_then_sync_gets_eight_replies():
@@ -117,13 +110,6 @@ def test_read_flash_slow_always_64_bytes_and_length_limit():
     run(body())
 
 
-def upload_stub(link: MemoryLink):
-    """MEM_BEGIN/MEM_DATA/MEM_END as esptool sends them for its stub."""
-    text = b"\x00" * 64
-    link.send_command(Op.MEM_BEGIN, struct.pack("<4I", len(text), 1, 0x1800, 0x400A8000))
-    link.send_command(Op.MEM_DATA, struct.pack("<4I", len(text), 0, 0, 0) + text,
-                      checksum(text))
-    link.send_command(Op.MEM_END, struct.pack("<II", 0, 0x400A8010))
 
 
 def test_stub_upload_greets_ohai_and_switches_status_format():

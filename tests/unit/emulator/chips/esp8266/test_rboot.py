@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,8 @@ from flasher.formats import boot_cfg as bootcfg
 from flasher.bundle.archive import Bundle
 from flasher.bundle.plan import PlanOptions, build_plan
 from flasher.bundle import builder as B
+from tests.support.golden import GOLDEN
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 MB = 1 << 20
 
 

@@ -2,67 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import random
-from collections.abc import Callable
 
 import pytest
 
-from flasher.write.dedupe import SECTOR
-from flasher.errors import TransferError, WriteError
+from flasher.bundle import builder as bundles
 from flasher.bundle.plan import Plan, PlanOptions, build_plan
+from flasher.errors import WriteError
+from flasher.write.dedupe import SECTOR
 from flasher.write.survey import first_bad_sector, survey_region
 from flasher.write.writer import WriteOptions, verify_plan, write_plan
-from flasher.bundle import builder as bundles
+from tests.support.fakes import FakeTarget
 
 MB = 1 << 20
 
 
-class FakeTarget:
-    """A board in memory: NOR-ish flash, MD5 on request, injectable failures."""
-
-    def __init__(self, size: int = 4 * MB, baud: int = 921600) -> None:
-        self.flash = bytearray(b"\xFF" * size)
-        self.baud = baud
-        self.can_erase = True
-        self.md5_calls: list[tuple[int, int]] = []
-        self.writes: list[tuple[int, int]] = []
-        self.erases: list[tuple[int, int]] = []
-        self.recoveries = 0
-        self.erased_all = False
-        # called before each write with (address, data); may raise or return bytes to keep
-        self.fail_write: Callable[[int, bytes], int | None] | None = None
-        self.corrupt_after_write: Callable[[int, bytes], None] | None = None
-
-    def md5(self, address: int, size: int) -> bytes:
-        self.md5_calls.append((address, size))
-        return hashlib.md5(bytes(self.flash[address:address + size])).digest()
-
-    def write(self, address: int, data: bytes, progress=None) -> int:
-        keep = None
-        if self.fail_write:
-            keep = self.fail_write(address, data)
-        if keep is not None:              # a partial write, then the link fails
-            self.flash[address:address + keep] = data[:keep]
-            raise TransferError(f"writing at {address + keep:#x}: timed out")
-        self.writes.append((address, len(data)))
-        self.flash[address:address + len(data)] = data
-        if progress:
-            progress(len(data))
-        if self.corrupt_after_write:
-            self.corrupt_after_write(address, data)
-        return len(data) // 2
-
-    def erase(self, address: int, size: int) -> None:
-        self.erases.append((address, size))
-        self.flash[address:address + size] = b"\xFF" * size
-
-    def erase_all(self) -> None:
-        self.erased_all = True
-        self.flash[:] = b"\xFF" * len(self.flash)
-
-    def recover(self) -> None:
-        self.recoveries += 1
 
 
 def plan_of(builder: bundles.BundleBuilder, size: int = 4 * MB) -> Plan:

@@ -16,7 +16,7 @@ from emulator.chips.esp8266.registers import Esp8266Identity
 from emulator.chips.esp8266.rom_quirks import rom_erase_sectors
 from emulator.links.memory import MemoryLink
 from emulator.wire.protocol import SYNC_PAYLOAD, Op, checksum
-from tests.unit.test_loader_inprocess import parse, run, upload_stub
+from tests.support.loader import parse, run, upload_stub
 
 SECTOR = 0x1000
 ESPTOOL = ESP8266ROM.__new__(ESP8266ROM)      # for get_erase_size() only: no port needed

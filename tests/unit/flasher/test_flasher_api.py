@@ -7,41 +7,16 @@ from dataclasses import replace
 import pytest
 
 from flasher import api
-from flasher.device.board import DeviceInfo
-from flasher.errors import BundleError, DeviceMismatchError, ExitCode, PlanError
-from flasher.bundle.image_header import describe_header
 from flasher.bundle import builder as bundles
-from tests.unit.test_flasher_writer import FakeTarget
+from flasher.bundle.image_header import describe_header
+from flasher.errors import BundleError, DeviceMismatchError, ExitCode, PlanError
+from tests.support.fakes import INFO, FakeDevice
 
 MB = 1 << 20
 
 
-class FakeDevice(FakeTarget):
-    opened: list[str] = []
-
-    def __init__(self, info: DeviceInfo) -> None:
-        super().__init__(info.flash_size or 4 * MB)
-        self.info = info
-        self.notes: list[str] = []
-        self.finished: str | None = None
-
-    def finish(self, after: str = "hard-reset") -> str | None:
-        self.finished = after
-        return None
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
-INFO = DeviceInfo(port="/dev/fake", chip="ESP32", description="ESP32-D0WD (revision v1.0)",
-                  mac="24:0a:c4:00:00:01", flash_id=0x164020, flash_size=4 * MB,
-                  flash_encryption=False, secure_boot=False, stub=True, baud=921600)
 
 
 @pytest.fixture
