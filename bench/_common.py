@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from emulator.host.process import EmuRom
 
-from emulator.host.process import EmuRom  # noqa: E402
+# The repository (benches run the installed packages; this is only the working directory
+# for the commands they time).
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def workdir(prefix: str) -> Path:

@@ -19,7 +19,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import _common  # noqa: F401  (puts the repository on sys.path)
 from rich.console import Console
 from rich.table import Table
 

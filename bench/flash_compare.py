@@ -53,7 +53,6 @@ class Part:
 
 
 def bundle_parts(version: int) -> list[Part]:
-    sys.path.insert(0, str(ROOT))
     from flasher.bundle.builder import esp32_image, partition_table_bytes
     boot = esp32_image(11, pad_to=0)
     boot += app_like(24 * KB - len(boot), seed=12)

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import ROOT, start_emulator, workdir  # noqa: F401  (sets sys.path)
+from _common import ROOT, start_emulator, workdir  # noqa: F401
 from rich.console import Console
 from rich.table import Table
 

@@ -1,3 +1,5 @@
+"""`python -m emulator` = the `emu-rom` command."""
+
 import sys
 
 from emulator.cli.main import main

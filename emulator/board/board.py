@@ -4,7 +4,7 @@ The board is the state machine a person at the bench interacts with. Power and t
 pin reset it; at reset the strapping pins are latched and decide between the ROM's
 download mode (serve the serial loader, possibly upgraded to the stub flasher) and SPI
 flash boot (run what is on the flash). Links (PTY, RFC 2217) feed host bytes in with
-`host_bytes()` and receive chip bytes through the UART's sink; the control channel and
+`host_bytes()` and receive chip bytes through `connect_host()`; the control channel and
 the wiring models call the pin methods. Everything runs on one asyncio loop.
 """
 
@@ -28,6 +28,7 @@ from emulator.flash.nor import NorFlash
 from emulator.loader.rom_spec import FRAME_OVERHEAD
 from emulator.wire.protocol import SYNC_PAYLOAD
 from emulator.chips.esp8266.rboot import RbootBuild
+from emulator.board.host_link import HostLink
 from emulator.board.uart import Uart
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,11 @@ class Board:
         self._flash_busy_until = 0.0
         self._pending_reset: asyncio.TimerHandle | None = None
         self.changed = asyncio.Event()
+
+    def connect_host(self, link: HostLink) -> None:
+        """Plug in the host's end of the serial line (see board.host_link)."""
+        self.uart.sink = link.to_host
+        self.uart.host_baud = link.host_baud
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""The command lines: emu-rom and emu-rom ctl."""

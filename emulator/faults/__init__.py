@@ -1,0 +1,1 @@
+"""Fault injection: what a scenario says is wrong, wired into the board's hook points."""

@@ -21,10 +21,12 @@ class MemoryLink:
         self._frames: list[bytes] = []
         self._event = asyncio.Event()
         self.baud = host_baud
-        board.uart.sink = self._sink
-        board.uart.host_baud = lambda: self.baud
+        board.connect_host(self)
 
-    async def _sink(self, data: bytes) -> None:
+    def host_baud(self) -> int | None:
+        return self.baud
+
+    async def to_host(self, data: bytes) -> None:
         self.received += data
         self._frames.extend(self._decoder.feed(data))
         self._event.set()

@@ -61,11 +61,13 @@ class PtyLink:
 
     def attach(self, board: "Board") -> None:
         self.board = board
-        board.uart.sink = self.write
-        board.uart.host_baud = self.host_baud
+        board.connect_host(self)
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self.master, self._on_readable)
         self._watcher = self._loop.call_later(WATCH_INTERVAL, self._watch)
+
+    async def to_host(self, data: bytes) -> None:
+        await self.write(data)
 
     def _watch(self) -> None:
         """A client that opens the port at another rate (or changes it) never hears what

@@ -201,13 +201,12 @@ class Rfc2217Link:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Connection(self), self.host,
                                                 self.requested_port, reuse_address=True)
-        self.board.uart.sink = self._send
-        self.board.uart.host_baud = self._host_baud
+        self.board.connect_host(self)
 
-    def _host_baud(self) -> int | None:
+    def host_baud(self) -> int | None:
         return self.port.baudrate if self.active is not None and self.port else None
 
-    async def _send(self, data: bytes) -> None:
+    async def to_host(self, data: bytes) -> None:
         conn = self.active
         if conn is None or conn.manager is None:
             return                      # nobody listening: the bytes are lost

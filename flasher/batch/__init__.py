@@ -1,0 +1,1 @@
+"""Many boards at once: the runner, the live view, the production log."""

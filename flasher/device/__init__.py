@@ -1,0 +1,1 @@
+"""A board on a port: port names and errors, connect strategies, esptool as a library."""

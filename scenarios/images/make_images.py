@@ -8,13 +8,9 @@ OS partition table at 0x8000 and a small valid app in app_0 (0x10000) — enough
 emulator's ROM to boot it and for the "app" to run and chatter.
 """
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from flasher.bundle.builder import esp32_image, partition_table_bytes  # noqa: E402
+from flasher.bundle.builder import esp32_image, partition_table_bytes
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Helpers the tests share (fakes, bench procedures, golden paths, the README layout check)."""
