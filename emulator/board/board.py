@@ -117,7 +117,6 @@ class Board:
         self._decoder = slip.SlipDecoder(self.family.spec.rom.max_frame)
         self._frames: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._flash_busy_until = 0.0
         self._pending_reset: asyncio.TimerHandle | None = None
         self.changed = asyncio.Event()
 
@@ -184,12 +183,6 @@ class Board:
         else:
             self.schedule_reset(ResetReason.EN_PIN, self.config.strap_delay)
 
-    def set_en(self, level: bool, source: str = "bench") -> None:
-        self.drive("en", level, source)
-
-    def set_pin(self, name: str, level: bool | None, source: str = "bench") -> None:
-        self.drive(name, level, source)
-
     @property
     def strapping(self) -> int:
         """GPIO_STRAP value latched at the last reset (the ROM prints it as boot:0x..)."""
@@ -214,7 +207,6 @@ class Board:
         self.uart.set_device_baud(self._skewed(rom_console_baud(self.identity.crystal_mhz)))
         self.mem_upload = None
         self.spi_params = {}
-        self._flash_busy_until = 0.0
         self._drop_input()
         log.info("%s: reset (%s), strapping %#04x", self.name, reason.value, self.strapping)
         self._task = asyncio.get_running_loop().create_task(self._run_firmware(reason))
@@ -322,9 +314,6 @@ class Board:
         if len(self._console_tail) > 4096:
             self._console_tail = self._console_tail[-4096:]
         await self.write(data)
-
-    async def print_text(self, text: str) -> None:
-        await self.print_bytes(text.encode("latin-1"))
 
     def _skewed(self, baud: int) -> int:
         """The rate the chip really produces for a divider meant for `baud`."""

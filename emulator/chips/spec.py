@@ -53,15 +53,8 @@ class ChipSpec:
     title: str                     # how people name it
     rom: RomSpec
     strapping: tuple[StrapPin, ...]
-    bootloader_offset: int         # where the ROM looks for the boot image
-    max_flash_size: int            # the largest flash the ROM/MMU can address
 
     @property
     def detect_magic(self) -> int:
+        """What esptool reads at CHIP_DETECT_MAGIC_REG from this chip."""
         return DETECT_MAGIC[self.name]
-
-    def pull(self, pin: str) -> bool:
-        for strap in self.strapping:
-            if strap.name == pin:
-                return strap.pull_high
-        raise KeyError(pin)

@@ -170,10 +170,6 @@ class NorFlash:
         self._erase("sector", addr, SECTOR_SIZE)
         self.ops.sector_erases += 1
 
-    def erase_block32(self, addr: int) -> None:
-        self._erase("block32", addr, BLOCK32_SIZE)
-        self.ops.block32_erases += 1
-
     def erase_block(self, addr: int) -> None:
         self._erase("block", addr, BLOCK_SIZE)
         self.ops.block_erases += 1

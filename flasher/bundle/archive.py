@@ -83,6 +83,7 @@ class Bundle:
         self._total_read = 0                 # sum over distinct members of bytes read
         self._member_read: dict[str, int] = {}
         self._members: dict[str, zipfile.ZipInfo] = {}
+        self._checked: dict[tuple[str, str], bytes] = {}   # (part, src) -> verified bytes
         self._scan()
         self.root = self._find_root()
         raw = self._read_member(self.root + MANIFEST_NAME, cap=limits.max_manifest)
@@ -233,11 +234,15 @@ class Bundle:
             if not length:
                 raise BundleError(f"part {part.name!r} key 'size': fill part without a size")
             return bytes([part.fill]) * length
+        key = (part.name, part.src)
+        if key in self._checked:             # a second plan (for the device) reads it again
+            return self._checked[key]
         try:
             data = self.read_file(part.src)
         except BundleError as exc:
             raise BundleError(f"part {part.name!r}: {exc}") from None
         verify_part_data(part, data)
+        self._checked[key] = data
         return data
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-import time
 from dataclasses import dataclass
 
 from flasher.errors import BundleError
@@ -128,8 +127,8 @@ class AppRunner:
         log.info("%s: app %s %s running from %#x", board.name, image.name, image.version,
                  image.offset)
         await self._lines(boot_lines(board.identity.mac, image.name, image.version, config))
-        started, n = time.monotonic(), 0
+        started, n = board.clock.wall(), 0
         while True:
             await asyncio.sleep(config.rate_s)
-            await board.print_bytes(heartbeat(n, time.monotonic() - started, config))
+            await board.print_bytes(heartbeat(n, board.clock.wall() - started, config))
             n += 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import cast
 
 from emulator.chips.esp32.app_runner import AppRunner
@@ -53,7 +52,7 @@ class Firmware(ChipFirmware):
 
     async def run(self, reason: ResetReason) -> None:
         board = self.board
-        started = time.monotonic()
+        started = board.clock.wall()
         outcome = rom_boot(self.rom_revision(), RESET_CAUSES[reason], self.strap,
                            self._read_flash)
         self.last_boot = outcome
@@ -62,7 +61,7 @@ class Firmware(ChipFirmware):
                         RomState.HALTED: BoardMode.HALTED,
                         RomState.SDIO_WAIT: BoardMode.SDIO}[outcome.state])
         for at, chunk in outcome.timed:
-            delay = started + at - time.monotonic()
+            delay = started + at - board.clock.wall()
             if delay > 0:
                 await asyncio.sleep(delay)
             await board.print_bytes(chunk)
@@ -71,7 +70,7 @@ class Firmware(ChipFirmware):
         elif outcome.state is RomState.RUNNING:
             await self.app.run(outcome)
         elif outcome.next_reset is not None and outcome.reset_after_s is not None:
-            delay = started + outcome.reset_after_s - time.monotonic()
+            delay = started + outcome.reset_after_s - board.clock.wall()
             if delay > 0:
                 await asyncio.sleep(delay)
             board.schedule_reset(ResetReason.WATCHDOG)

@@ -27,7 +27,6 @@ APB_CTL_DATE = 0x3FF6607C            # bit 31 is revision bit 2
 UART0_CLKDIV = 0x3FF40014
 RTC_CALI_CFG1 = 0x3FF5F06C           # RTC calibration of CK8M, used for the ROM's baud math
 GPIO_STRAP = 0x3FF44038              # strapping pins latched at reset
-RTC_CNTL_SDIO_CONF = 0x3FF48074
 
 SPI1_BASE = 0x3FF42000
 SPI_CMD = SPI1_BASE + 0x00
@@ -44,7 +43,6 @@ SPI_USR_MISO = 1 << 28
 SPI_USR_MOSI = 1 << 27
 
 CK8M_EFUSE = 64                      # EFUSE_RD_CK8M_FREQ as seen on real chips
-APB_FREQ_STUB = 80_000_000           # the stub switches the APB clock to the PLL
 
 
 
@@ -93,10 +91,6 @@ class ChipIdentity:
     @property
     def mac_str(self) -> str:
         return ":".join(f"{b:02x}" for b in self.mac)
-
-    @property
-    def rom_date(self) -> str:
-        return "Jul 29 2019 12:21:46" if self.revision >= 3 else "Jun  8 2016 00:22:57"
 
     def efuse_words(self) -> list[int]:
         """BLK0 read words 0..6 encoding this identity (security features all off)."""

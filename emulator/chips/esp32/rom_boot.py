@@ -243,10 +243,6 @@ class BootOutcome:
     reset_after_s: float | None = None
     timed: tuple[tuple[float, bytes], ...] = field(default=())
 
-    def text_lines(self) -> list[str]:
-        """Decoded lines without terminators (convenience for tests and logs)."""
-        return self.lines.decode("latin-1").split("\r\n")
-
 
 def _banner(rev: RomRevision, cause: int, value: int) -> str:
     return (f"ets {rev.date} {rev.time}\n"

@@ -3,8 +3,8 @@
 Sources: ESP32 TRM v4 §2.4 / datasheet §2.4 "Strapping Pins" (GPIO0 pull-up, GPIO2 pull-down,
 MTDI/GPIO12 pull-down, MTDO/GPIO15 pull-up); ROM loader facts in docs/protocol.md §2 (4
 status bytes; a receive buffer for 0x1800-byte data blocks, of which esptool uses 0x400 for
-ROM flash writes); the boot image at 0x1000 and 16 MB of addressable flash (ESP-IDF
-bootloader docs, esptool targets/esp32.py FLASH_SIZES up to 16MB).
+ROM flash writes); the ROM's CK8M-based UART clock estimate (esptool targets/esp32.py,
+"false_rom_baud").
 """
 
 from __future__ import annotations
@@ -25,6 +25,4 @@ SPEC = ChipSpec(
         StrapPin("mtdi", False, "VDD_SDIO voltage: low = 3.3 V"),
         StrapPin("mtdo", True, "ROM log on UART0: low = silent; SDIO timing"),
     ),
-    bootloader_offset=0x1000,
-    max_flash_size=16 * 1024 * 1024,
 )

@@ -46,8 +46,6 @@ class Esp8266Firmware(ChipFirmware):
     def __init__(self, board: BoardPort) -> None:
         super().__init__(board)
         self.cause = RstCause.POWER_ON
-        self.last_rom: Esp8266Boot | None = None
-        self.last_rboot: RbootRun | None = None
 
     @property
     def build(self) -> RbootBuild:
@@ -64,7 +62,6 @@ class Esp8266Firmware(ChipFirmware):
         board = self.board
         self.cause = self.rom_cause(reason)
         boot = rom_boot(self.cause, board.strap, self._read_flash)  # type: ignore[arg-type]
-        self.last_rom = boot
         board.faults.on_boot(boot.state is Esp8266State.DOWNLOAD)
         board.set_mode(MODES[boot.state])
         await board.print_bytes(boot.lines)
@@ -73,7 +70,6 @@ class Esp8266Firmware(ChipFirmware):
     async def run_user_code(self) -> None:
         """The ROM's `main` resumes after the loader (no banner): boot the image at 0x0."""
         boot = flash_boot("", self._read_flash)
-        self.last_rom = boot
         self.board.set_mode(MODES[boot.state])
         await self.board.print_bytes(boot.lines)
         await self._after_rom(boot)
@@ -104,7 +100,6 @@ class Esp8266Firmware(ChipFirmware):
         board.set_baud(uart_baud(board.identity.crystal_mhz))
         await asyncio.sleep(RBOOT_DELAY_S)
         run = find_image(self.build, self._peek, self._write_sector, board.flash.size)
-        self.last_rboot = run
         await board.print_bytes(wire(run.text))
         if run.rom is None or run.config is None or run.rom_addr is None:
             board.set_mode(BoardMode.HALTED)
@@ -126,9 +121,9 @@ class Esp8266Firmware(ChipFirmware):
         for line in lines:
             await board.print_bytes(line)
             await asyncio.sleep(LINE_GAP_S)
-        started, n = asyncio.get_running_loop().time(), 0
+        started, n = board.clock.wall(), 0
         while True:
             await asyncio.sleep(config.rate_s)
-            now = asyncio.get_running_loop().time()
+            now = board.clock.wall()
             await board.print_bytes(heartbeat(n, now - started, config))
             n += 1

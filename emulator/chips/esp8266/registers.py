@@ -25,7 +25,6 @@ ESP8266_MAGIC = DETECT_MAGIC["esp8266"]
 
 OTP_MAC0 = 0x3FF00050              # esptool ESP_OTP_MAC0 .. MAC3 (efuse words 0..3)
 OTP_WORDS = 4
-DPORT_CPU_FREQ = 0x3FF00014        # bit 0: CPU at 160 MHz (rBoot reads it, mos sets it)
 UART0_CLKDIV = 0x60000014          # esptool UART_CLKDIV_REG
 GPIO_IN = 0x60000318               # GPI: bits 16..18 boot device, 29..31 second number
 

@@ -2,8 +2,7 @@
 
 Sources: ESP8266EX datasheet §4.8 / docs/esp8266.md (GPIO15 = MTDO pulled down, GPIO0 and
 GPIO2 pulled up; no MTDI strap); the ROM loader (`UartDwnLdProc`, docs/esp8266.md): 2 status
-bytes, a 12-entry dispatch table (opcodes 0x02..0x0B), 0x1800-byte data blocks; the boot
-image at 0x0; 16 MB addressable (esptool targets/esp8266.py FLASH_SIZES).
+bytes, a 12-entry dispatch table (opcodes 0x02..0x0B), 0x1800-byte data blocks.
 """
 
 from __future__ import annotations
@@ -22,6 +21,4 @@ SPEC = ChipSpec(
         StrapPin("io0", True, "GPIO0: low = UART download"),
         StrapPin("gpio2", True, "GPIO2: must be high"),
     ),
-    bootloader_offset=0x0,
-    max_flash_size=16 * 1024 * 1024,
 )

@@ -299,3 +299,24 @@ def test_total_read_limit_counts_each_member_once():
         assert b.read_part(app) == builder.files["app.bin"]
     assert b._total_read < 512 * 1024
 
+
+
+def test_a_second_plan_reads_and_checks_each_part_once(tmp_path, monkeypatch):
+    """The device plan after the offline plan: the zip member is read and its digest checked
+    once per bundle, not once per plan."""
+    from flasher.bundle import archive
+    from flasher.bundle.plan import PlanOptions, build_plan
+
+    path = tmp_path / "fw.zip"
+    path.write_bytes(B.user_story().build())
+    reads: list[str] = []
+    real = archive.Bundle.read_file
+    monkeypatch.setattr(archive.Bundle, "read_file",
+                        lambda self, name: reads.append(name) or real(self, name))
+    with archive.Bundle.open(path) as bundle:
+        first = build_plan(bundle, PlanOptions())
+        count = len(reads)
+        second = build_plan(bundle, PlanOptions(flash_size=4 << 20))
+    assert count > 0 and len(reads) == count
+    assert [r.content() for r in first.regions if r.data is not None] == \
+        [r.content() for r in second.regions if r.data is not None]
