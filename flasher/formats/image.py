@@ -11,7 +11,14 @@ tables against esptool's.
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
 IMAGE_MAGIC = 0xE9                  # byte 0 of every boot/app image
+V2_MAGIC = 0xEA                     # ESP8266 "V2" image: an irom0 blob precedes the V1 image
+HEADER_LEN = {"esp32": 24, "esp8266": 8}   # common 8 bytes (+16 extended on the ESP32 family)
+SEGMENT_HEADER_LEN = 8              # load address, length
 CHECKSUM_SEED = 0xEF                # the XOR checksum's start value (also the serial protocol's)
 
 # header byte 2: flash mode
@@ -46,3 +53,57 @@ def xor_checksum(data: bytes, seed: int = CHECKSUM_SEED) -> int:
         bits = width * 8
         value = (value >> bits) ^ (value & ((1 << bits) - 1))
     return seed ^ value
+
+
+Read = Callable[[int, int], bytes]
+
+
+@dataclass(frozen=True)
+class Segment:
+    load_addr: int
+    data_offset: int                # where the segment's bytes start in flash
+    size: int
+
+
+@dataclass(frozen=True)
+class ImageLayout:
+    """Where an image's parts sit in flash (offsets absolute, as `read` takes them)."""
+
+    offset: int
+    entry: int
+    segments: tuple[Segment, ...]
+    checksum_offset: int            # the checksum byte: last byte of a 16-byte line
+    checksum: int | None            # XOR of the segments' data (None: not computed)
+
+    @property
+    def end(self) -> int:
+        """First byte after the checksum (an appended SHA-256 / CRC-32 starts here)."""
+        return self.checksum_offset + 1
+
+
+def walk_image(read: Read, offset: int, chip: str, limit: int, *,
+               max_segments: int = 16, checksum: bool = True) -> ImageLayout | None:
+    """Walk an image's header and segment headers without trusting them: None when the
+    magic is wrong, a count exceeds `max_segments` or a segment runs past `offset + limit`.
+    The checksum byte ends the 16-byte line after the last segment, counted from the image
+    start (ESP-IDF "App Image Format"); `checksum=False` skips reading the segments' data."""
+    header_len = HEADER_LEN[chip]
+    header = read(offset, header_len)
+    if len(header) < header_len or header[0] != IMAGE_MAGIC or header[1] > max_segments:
+        return None
+    entry = struct.unpack_from("<I", header, 4)[0]
+    pos, acc, segments = offset + header_len, CHECKSUM_SEED, []
+    for _ in range(header[1]):
+        if pos + SEGMENT_HEADER_LEN > offset + limit:
+            return None
+        addr, size = struct.unpack("<II", read(pos, SEGMENT_HEADER_LEN))
+        if size > limit or pos + SEGMENT_HEADER_LEN + size > offset + limit:
+            return None
+        segments.append(Segment(addr, pos + SEGMENT_HEADER_LEN, size))
+        if checksum:
+            acc = xor_checksum(read(pos + SEGMENT_HEADER_LEN, size), acc)
+        pos += SEGMENT_HEADER_LEN + size
+    pos += 15 - (pos - offset) % 16
+    if pos >= offset + limit:
+        return None
+    return ImageLayout(offset, entry, tuple(segments), pos, acc if checksum else None)

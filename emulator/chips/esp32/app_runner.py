@@ -23,8 +23,7 @@ from emulator.chips.esp32.rom_boot import BootOutcome
 from emulator.loader.board_port import BoardPort
 from emulator.loader.transitions import BoardMode, ResetReason
 from emulator.chips.esp32.stage2_log import AppSegment, second_stage_log
-from emulator.wire.protocol import checksum
-from flasher.formats.image import CHECKSUM_SEED, IMAGE_MAGIC
+from flasher.formats.image import walk_image
 
 
 log = logging.getLogger(__name__)
@@ -47,26 +46,20 @@ class AppImage:
 
 def parse_app_image(read, offset: int, limit: int) -> AppImage | None:
     """Header, segments and checksum of an ESP32 app image at `offset` (None if invalid)."""
-    header = read(offset, 24)
-    if header[0] != IMAGE_MAGIC or not 1 <= header[1] <= 16:
+    image = walk_image(read, offset, "esp32", limit)
+    if image is None or not image.segments or read(image.checksum_offset, 1)[0] != image.checksum:
         return None
-    entry = struct.unpack_from("<I", header, 4)[0]
-    pos, segments, acc, name, version = offset + 24, [], CHECKSUM_SEED, "app", "1.0.0"
-    for i in range(header[1]):
-        addr, size = struct.unpack("<II", read(pos, 8))
-        if size > limit or pos + 8 + size > offset + limit:
-            return None
-        data = read(pos + 8, size)
-        acc = checksum(data, acc)
-        mapped = any(lo <= addr < hi for lo, hi in MAPPED)
-        segments.append(AppSegment(paddr=pos + 8, vaddr=addr, size=size, mapped=mapped))
-        if i == 0 and size >= 0x90 and struct.unpack_from("<I", data)[0] == APP_DESC_MAGIC:
-            version = data[16:48].split(b"\0")[0].decode("latin-1") or version
-            name = data[48:80].split(b"\0")[0].decode("latin-1") or name
-        pos += 8 + size
-    pos += 15 - (pos - offset) % 16           # pad so the checksum byte ends a 16-byte line
-    if read(pos, 1)[0] != acc:
-        return None
+    name, version, segments = "app", "1.0.0", []
+    for i, seg in enumerate(image.segments):
+        mapped = any(lo <= seg.load_addr < hi for lo, hi in MAPPED)
+        segments.append(AppSegment(paddr=seg.data_offset, vaddr=seg.load_addr, size=seg.size,
+                                   mapped=mapped))
+        if i == 0 and seg.size >= 0x90:
+            data = read(seg.data_offset, 0x90)
+            if struct.unpack_from("<I", data)[0] == APP_DESC_MAGIC:
+                version = data[16:48].split(b"\0")[0].decode("latin-1") or version
+                name = data[48:80].split(b"\0")[0].decode("latin-1") or name
+    entry = image.entry
     return AppImage(offset, entry, tuple(segments), name, version)
 
 

@@ -16,7 +16,7 @@ import zlib
 from dataclasses import replace
 
 from emulator.chips.app_console import AppConsoleConfig, _line, heartbeat
-from flasher.formats.image import IMAGE_MAGIC
+from flasher.formats.image import V2_MAGIC, walk_image
 
 __all__ = ["boot_lines", "heartbeat", "image_crc", "SDK_REASONS", "esp8266_console"]
 
@@ -40,17 +40,15 @@ def image_crc(read, addr: int, limit: int) -> int | None:
     the CRC-32 esptool appends to V2 (0xEA) images; None when it cannot be walked."""
     head = read(addr, 16)
     pos = addr
-    if head[0] == 0xEA and head[1] == 0x04:
+    if head[0] == V2_MAGIC and head[1] == 0x04:
         pos = addr + 16 + struct.unpack_from("<I", head, 12)[0]
-        head = read(pos, 8)
-    if head[0] != IMAGE_MAGIC:
+    image = walk_image(read, pos, "esp8266", addr + limit - pos, max_segments=255,
+                       checksum=False)
+    if image is None:
         return None
-    pos += 8
-    for _ in range(head[1]):
-        if pos + 8 > addr + limit:
-            return None
-        pos += 8 + struct.unpack("<II", read(pos, 8))[1]
-    end = (pos | 0x0F) + 1
+    last = image.segments[-1] if image.segments else None
+    tail = last.data_offset + last.size if last else pos + 8
+    end = (tail | 0x0F) + 1                 # the checksum ends the flash's 16-byte line
     if end - addr > limit:
         return None
     return zlib.crc32(read(addr, end - addr)) & 0xFFFFFFFF
