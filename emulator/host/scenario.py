@@ -190,6 +190,7 @@ def _board(ctx: _Ctx, raw: Any) -> BoardSpec:
         bundle = (base / str(d["bundle"])).resolve()
         if not bundle.is_file():
             raise ctx.fail("board.bundle", f"no such file {bundle}")
+        _check_bundle(ctx, bundle)
         kw["bundle"] = bundle
     if "app" in d:
         try:
@@ -197,6 +198,18 @@ def _board(ctx: _Ctx, raw: Any) -> BoardSpec:
         except (ValueError, TypeError) as exc:
             raise ctx.fail("board.app", str(exc)) from None
     return BoardSpec(**kw)
+
+
+def _check_bundle(ctx: _Ctx, bundle: Path) -> None:
+    """A bundle named by a scenario must open and plan now, not when the board starts."""
+    from flasher.api import open_plan
+
+    try:
+        with open_plan(bundle):
+            pass
+    except Exception as exc:  # the flasher's BundleError/PlanError, zip errors: bad input
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ctx.fail("board.bundle", f"{bundle.name}: {text}") from None
 
 
 def _image(ctx: _Ctx, raw: Any, key: str) -> tuple[int, Path]:

@@ -106,9 +106,10 @@ class TimingProfile:
         if unknown:
             raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: "
                              f"base, {', '.join(sorted(known))}")
-        values = dict(BUILTIN_PROFILES[base]) if base else {}
         if base and base not in BUILTIN_PROFILES:
-            raise ValueError(f"{path}: unknown base profile {base!r}")
+            raise ValueError(f"{path}: unknown base profile {base!r}; built-in: "
+                             f"{', '.join(BUILTIN_PROFILES)}")
+        values = dict(BUILTIN_PROFILES[base]) if base else {}
         values.update(data)
         values["name"] = data.get("name", Path(path).stem)
         return cls(**values)

@@ -339,3 +339,64 @@ def test_register_writes_are_bounded():
         assert len(board.regs._plain) <= board.regs.MAX_PLAIN
         board.close()
     run(body())
+
+
+# -- 5. numbers validated before anything starts (in-process: no PTY is made) -------------
+
+@pytest.mark.parametrize("argv", [
+    ["--rfc2217", "70000"], ["--rfc2217", "-1"], ["--ctl", "tcp:70000"], ["--ctl", "tcp:x"],
+    ["--flash-size", "99999999999999999999MB"], ["--flash-size", "3MB"], ["--boards", "1e9"],
+    ["ctl", "--socket", "s", "wait", "download", "--timeout", "1e308"],
+    ["ctl", "--socket", "s", "wait", "download", "--timeout", "nan"],
+    ["ctl", "--socket", "s", "press-en", "--ms", "99999999"],
+    ["ctl", "--socket", "s", "console", "-n", "0"],
+    ["ctl", "--socket", "tcp:99999", "status"],
+])
+def test_absurd_numbers_are_one_line_exit_2(argv, capsys):
+    from emulator.cli.main import main
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1 and "error:" in err[0], err
+
+
+# -- 10. any exception reaching main: one line, traceback only with --debug ----------------
+
+def test_an_internal_error_is_one_line_unless_debug(monkeypatch, capsys):
+    import emulator.cli.main as cli
+
+    async def broken(args):
+        raise RuntimeError("boom\nsecond line")
+    monkeypatch.setattr(cli, "_serve", broken)
+    assert cli.main(["--timing", "fast"]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("emu-rom: error: internal error: RuntimeError")
+    with pytest.raises(RuntimeError):
+        cli.main(["--timing", "fast", "--debug"])
+
+
+def test_ctl_into_a_closed_pipe_prints_no_traceback(tmp_path):
+    """`emu-rom ctl status | head -1`: before, a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+    import threading
+
+    path = str(tmp_path / "fake.ctl")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def answer():
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(4096)
+            status = {f"key{i}": "x" * 60 for i in range(2000)}     # > a pipe's buffer
+            conn.sendall(json.dumps({"ok": True, "status": status}).encode() + b"\n")
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    proc = subprocess.run(f"{sys.executable} -m emulator ctl --socket {path} status | head -1",
+                          shell=True, capture_output=True, text=True, timeout=60)
+    thread.join(10)
+    server.close()
+    assert proc.stdout.strip() == "{"
+    assert proc.stderr == "", proc.stderr
