@@ -42,7 +42,13 @@ class InputGate:
         return self.board.input_chunk()
 
     def feed(self, data: bytes) -> None:
-        self.pending += data
+        if (not self.pending and not self.paused and data
+                and len(data) <= self.board.input_chunk() and self.board.input_delay() <= 0):
+            self.board.host_bytes(data)          # the common case: no copy, no timer
+            if self.board.input_delay() <= 0:
+                return
+        else:
+            self.pending += data
         self._pump()
 
     def _pump(self) -> None:
