@@ -330,9 +330,9 @@ def esptool_flash_verify(emu: EmuRom, image: Path, **kw: str) -> tuple[bool, flo
     t0 = time.monotonic()
     extra = ["--before", kw.get("before", "no-reset"), "--after", "no-reset"]
     for args in (["write-flash", "0x10000", str(image)], ["verify-flash", "0x10000", str(image)]):
-        result = subprocess.run([sys.executable, "-m", "esptool", "--chip", "esp32", "-b", "921600", "--port",
-                                 emu.port, *extra, *args], capture_output=True, text=True,
-                                timeout=300)
+        cmd = [sys.executable, "-m", "esptool", "--chip", "esp32", "-b", "921600",
+               "--port", emu.port, *extra, *args]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
             return False, time.monotonic() - t0, (result.stdout + result.stderr)[-600:]
     return True, time.monotonic() - t0, ""
