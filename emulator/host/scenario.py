@@ -80,13 +80,19 @@ class Scenario:
 
 # -- validation helpers -------------------------------------------------------------------
 
+def _printable(text: str, limit: int = 500) -> str:
+    """One line, control characters escaped: the message quotes the user's file."""
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class _Ctx:
     def __init__(self, path: Path | None) -> None:
         self.path = path
 
     def fail(self, key: str, problem: str) -> ScenarioError:
         where = str(self.path) if self.path else "<scenario>"
-        return ScenarioError(f"{where}: {key}: {problem}")
+        return ScenarioError(_printable(f"{where}: {key}: {problem}"))
 
     def mapping(self, value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         if value is None:
