@@ -8,7 +8,6 @@ links and control server; nothing waits on wall time for an assertion.
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import logging
 import os
@@ -21,7 +20,8 @@ import serial.rfc2217 as rfc
 
 from emulator.board.board import MAX_QUEUED_FRAMES, Board, BoardConfig
 from emulator.board.uart import MAX_FRAMES_PER_BYTE, Uart, garble
-from emulator.links.control import ControlServer, decode_request, ControlError, request
+from emulator.links.control import ControlError, ControlServer, decode_request, request
+from emulator.loader.transitions import BoardMode
 from emulator.links.memory import MemoryLink
 from emulator.links.pty import PtyLink
 from emulator.links.replay import ReplayPty
@@ -108,7 +108,7 @@ def test_pty_stops_reading_when_the_board_input_is_full():
     async def body():
         board = Board(BoardConfig(), Clock("fast"))
         board.powered = True
-        board.set_mode("download")          # nobody consumes frames
+        board.set_mode(BoardMode.DOWNLOAD)          # nobody consumes frames
         link = PtyLink()
         link.attach(board)
         client = os.open(link.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
@@ -129,6 +129,22 @@ def test_pty_stops_reading_when_the_board_input_is_full():
         finally:
             os.close(client)
             link.close()
+    run(body())
+
+
+def test_real_timing_host_at_one_baud_is_taken_a_byte_at_a_time():
+    """At 1 baud one byte is 10 s of line time: the board takes one byte, then asks the
+    link to wait (the rest stays in the kernel) instead of booking hours of line time."""
+    async def body():
+        board = Board(BoardConfig(), Clock("real"))
+        link = MemoryLink(board, host_baud=1)
+        board.powered = True
+        board.set_mode(BoardMode.DOWNLOAD)
+        assert board.input_chunk() == 1
+        link.send_raw(b"\xc0")
+        assert board.input_delay() > 5          # ~8 s: 10 s of line time minus 2 s allowed
+        link.baud = 4_000_000
+        assert board.input_chunk() == 16 * 1024
     run(body())
 
 
