@@ -35,6 +35,15 @@ log = logging.getLogger(__name__)
 console_log = logging.getLogger("emulator.console")
 
 STUB_MAX_FRAME = 0x4000 + FRAME_OVERHEAD     # the stub's 16 KB blocks
+# Input back-pressure (links/backpressure.py): the board takes host bytes only while fewer
+# than MAX_QUEUED_FRAMES decoded frames wait for the loader, fewer than MAX_IN_FLIGHT bytes
+# are on their way through a latency fault, and (real timing) the RX line is less than
+# RX_BACKLOG_S of line time ahead of the wall clock; a link reads at most READ_MAX at once.
+MAX_QUEUED_FRAMES = 16
+MAX_IN_FLIGHT = 64 * 1024
+RX_BACKLOG_S = 2.0
+READ_MAX = 16 * 1024
+INPUT_POLL_S = 0.01
 # Resets that re-latch the strapping pins (ESP32 ROM: power-on, RTC watchdog, brown-out;
 # an EN pulse is a power-on reset). Software resets keep the latched boot mode.
 RELATCH = {ResetReason.POWER_ON, ResetReason.EN_PIN, ResetReason.WATCHDOG,
@@ -116,6 +125,7 @@ class Board:
         self._console_tail = ""
         self._decoder = slip.SlipDecoder(self.family.spec.rom.max_frame)
         self._frames: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+        self._in_flight = 0              # host bytes delayed by a latency fault
         self._task: asyncio.Task[None] | None = None
         self._pending_reset: asyncio.TimerHandle | None = None
         self.changed = asyncio.Event()
@@ -259,9 +269,29 @@ class Board:
         if not self.powered or not data:
             return
         if self.faults.latency_s:
-            asyncio.get_running_loop().call_later(self.faults.latency_s, self._deliver, data)
+            self._in_flight += len(data)
+            asyncio.get_running_loop().call_later(self.faults.latency_s, self._delayed, data)
         else:
             self._deliver(data)
+
+    def _delayed(self, data: bytes) -> None:
+        self._in_flight -= len(data)
+        self._deliver(data)
+
+    def input_delay(self) -> float:
+        """0 when the board takes host bytes now; otherwise how long a link should wait
+        before asking again (meanwhile the bytes stay in the kernel: back-pressure)."""
+        if self._frames.qsize() >= MAX_QUEUED_FRAMES or self._in_flight >= MAX_IN_FLIGHT:
+            return INPUT_POLL_S
+        return max(0.0, self.clock.rx_backlog() - RX_BACKLOG_S)
+
+    def input_chunk(self) -> int:
+        """At most this many host bytes at once: READ_MAX, and in real timing no more than
+        RX_BACKLOG_S of line time at the host's baud (>= 1 byte)."""
+        if not self.clock.real:
+            return READ_MAX
+        baud = self.uart.host_baud() or self.uart.device_baud
+        return max(1, min(READ_MAX, int(RX_BACKLOG_S * baud / 10)))
 
     def _deliver(self, data: bytes) -> None:
         if not self.powered:

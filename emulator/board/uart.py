@@ -7,6 +7,13 @@ UART tolerates, bytes turn into garbage in both directions, exactly what a user 
 wrong baud sees. Every byte takes 10 bit-times on the wire (8N1) at the sender's baud:
 the clock accounts it in both timing modes; in `real` mode the bytes also reach the host
 no earlier than their simulated time.
+
+Bounds (docs/hardening.md): the garbage a wrong-baud receiver decodes is at most
+MAX_FRAMES_PER_BYTE bytes per byte sent -- a UART starts a frame only on a falling edge, and
+an 8N1 frame has at most five (start bit + four 1->0 steps in the data bits) -- so the
+work per input byte is bounded whatever the two rates are. The chip's own rate comes from
+its UART clock divider (timing/uart_divider.py): a 20-bit integer part and, on the ESP32, a 4-bit
+fraction, so absurd CHANGE_BAUDRATE values end at what that register can hold.
 """
 
 from __future__ import annotations
@@ -32,13 +39,16 @@ def bauds_compatible(a: int | None, b: int | None) -> bool:
     return abs(a - b) / max(a, b) <= BAUD_TOLERANCE
 
 
+MAX_FRAMES_PER_BYTE = 5       # falling edges in one 8N1 frame: the most frames it can start
 def garble(data: bytes, sender_baud: int, receiver_baud: int, salt: int) -> bytes:
     """What a receiver at the wrong baud decodes: a deterministic pseudo-random byte
     stream whose length scales with the baud ratio (a slow receiver sees fewer, a fast
-    one more framing slots). Never reproduces the input text."""
+    one more framing slots, at most MAX_FRAMES_PER_BYTE per byte sent). Never
+    reproduces the input text."""
     if not data:
         return b""
-    count = max(1, round(len(data) * receiver_baud / sender_baud))
+    ratio = min(receiver_baud / sender_baud, MAX_FRAMES_PER_BYTE)
+    count = max(1, round(len(data) * ratio))
     out = bytearray()
     seed = hashlib.blake2b(data + salt.to_bytes(8, "little"), digest_size=16).digest()
     counter = 0

@@ -13,6 +13,8 @@ The heartbeat is the stock demo-c timer line.  Pure: no threads, no I/O.
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -61,12 +63,58 @@ class AppConsoleConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown app console keys: {', '.join(unknown)}")
+        for name in ("text", "heartbeat_text", "mos_version", "mos_build_id", "build_id",
+                     "idf_version", "flash_size", "line_ending"):
+            if name in data and not (data[name] is None and name in ("text", "heartbeat_text")):
+                data[name] = _latin1(data[name], name)
         if isinstance(data.get("line_ending"), str):
             data["line_ending"] = data["line_ending"].encode("latin-1")
+        for name, lo, hi in (("rate_s", 0.001, 3600), ("baud", 50, 5_000_000),
+                             ("heap_total", 0, 1 << 32), ("heap_free", 0, 1 << 32)):
+            if name in data:
+                value = data[name]
+                if (isinstance(value, bool) or not isinstance(value, (int, float))
+                        or not lo <= value <= hi):
+                    raise ValueError(f"{name} must be a number from {lo} to {hi}, not {value!r}")
+        for name in ("baud", "heap_total", "heap_free"):
+            if name in data:
+                data[name] = int(data[name])
         cfg = cls(**data)
-        if cfg.rate_s <= 0 or cfg.baud <= 0:
-            raise ValueError("rate_s and baud must be positive")
+        if cfg.heartbeat_text is not None:
+            try:   # the template must format with the documented fields only
+                _check_template(cfg.heartbeat_text)
+                heartbeat(1, 1.0, cfg).decode("latin-1")
+            except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+                raise ValueError(f"heartbeat_text {cfg.heartbeat_text!r}: {exc!r}; fields: "
+                                 "{n} {tick} {uptime} {heap} {free}") from None
         return cfg
+
+
+def _check_template(template: str) -> None:
+    """Only the documented fields, with short format specs (a width of 10^9 would make
+    one heartbeat line a gigabyte)."""
+    for _, field, spec, _ in string.Formatter().parse(template):
+        if field is None:
+            continue
+        if field not in ("n", "tick", "uptime", "heap", "free"):
+            raise KeyError(field)
+        if spec and (len(spec) > 8 or any(len(d) > 3 for d in re.findall(r"\d+", spec))
+                     or "{" in spec):
+            raise ValueError(f"format spec {spec!r} too wide")
+
+
+def _latin1(value: Any, name: str) -> str:
+    """Console text goes on the wire as latin-1 bytes: anything else is refused here,
+    when the scenario is checked, instead of when the board prints it."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be text, not {type(value).__name__}")
+    if len(value) > 65536:
+        raise ValueError(f"{name} is longer than 64 KB")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{name}: character {value[exc.start]!r} is not latin-1") from None
+    return value
 
 
 def _line(cfg: AppConsoleConfig, file: str, line: int, text: str) -> bytes:

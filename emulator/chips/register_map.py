@@ -2,7 +2,9 @@
 
 Plain registers remember what was written; a window of SPI-controller registers runs a
 flash command when its CMD register gets the USR bit; RAM uploaded with MEM_DATA reads
-back as words. Chip models (chip.py for the ESP32, esp8266_chip.py) add their identity
+back as words. RAM is bounded by the chip's memory map (`mem_regions`, from the TRM): a
+region's bytes are allocated on its first write, at most its size, whatever a host sends;
+a store outside every region is refused (`load_ram` returns False: the real CPU faults). Chip models (chip.py for the ESP32, esp8266_chip.py) add their identity
 registers (eFuse/OTP, clocks, strapping) in `read_special`.
 """
 
@@ -21,14 +23,17 @@ class SpiController(Protocol):
 
 
 class RegisterMap:
-    """Base of the chip register models. Subclasses set `spi`, `spi_base` and implement
-    `read_special` (None: not one of theirs)."""
+    """Base of the chip register models. Subclasses set `spi`, `spi_base`, `mem_regions`
+    and implement `read_special` (None: not one of theirs)."""
 
     spi_base: int
     spi: SpiController
+    mem_regions: tuple[tuple[int, int], ...] = ()     # [start, end) RAM a host may load
+    MAX_PLAIN = 4096             # plain registers remembered (a real chip has fewer)
 
     def __init__(self) -> None:
-        self.ram: dict[int, bytearray] = {}
+        self.ram: dict[int, bytearray] = {}          # region start -> its bytes
+        self._written: dict[int, bytearray] = {}     # region start -> 1 per written word
         self._plain: dict[int, int] = {}
 
     def read_special(self, addr: int) -> int | None:
@@ -39,6 +44,7 @@ class RegisterMap:
         self._plain.clear()
         self.spi.regs.clear()
         self.ram.clear()
+        self._written.clear()
 
     def read(self, addr: int) -> int:
         special = self.read_special(addr)
@@ -46,9 +52,9 @@ class RegisterMap:
             return special
         if self.spi_base <= addr < self.spi_base + 0x100:
             return self.spi.regs.get(addr, 0)
-        for base, buf in self.ram.items():
-            if base <= addr < base + len(buf) - 3:
-                return struct.unpack_from("<I", buf, addr - base)[0]
+        region = self._region(addr, 4)
+        if region is not None and region in self.ram:
+            return struct.unpack_from("<I", self.ram[region], addr - region)[0]
         return self._plain.get(addr, 0)
 
     def write(self, addr: int, value: int, mask: int = 0xFFFFFFFF) -> None:
@@ -60,15 +66,34 @@ class RegisterMap:
                 self.spi.execute()
                 self.spi.regs[addr] = value & ~SPI_CMD_USR
             return
+        if addr not in self._plain and len(self._plain) >= self.MAX_PLAIN:
+            self._plain.pop(next(iter(self._plain)))     # forget the oldest
         self._plain[addr] = value
 
-    def load_ram(self, addr: int, data: bytes) -> None:
-        """MEM_DATA: keep the bytes (esptool never reads them back, but a test might)."""
-        for base, buf in self.ram.items():
-            if base + len(buf) == addr:
-                buf += data
-                return
-        self.ram[addr] = bytearray(data)
+    def _region(self, addr: int, length: int) -> int | None:
+        """Start of the RAM region holding [addr, addr+length), or None."""
+        for lo, hi in self.mem_regions:
+            if lo <= addr and addr + max(length, 1) <= hi:
+                return lo
+        return None
+
+    def load_ram(self, addr: int, data: bytes) -> bool:
+        """MEM_DATA: keep the bytes (esptool never reads them back, but a test might).
+        False (nothing stored) when they do not lie inside one RAM region."""
+        region = self._region(addr, len(data))
+        if region is None:
+            return False
+        hi = dict(self.mem_regions)[region]
+        buf = self.ram.setdefault(region, bytearray(hi - region))
+        mark = self._written.setdefault(region, bytearray((hi - region + 3) // 4))
+        off = addr - region
+        buf[off:off + len(data)] = data
+        first, last = off // 4, (off + len(data) + 3) // 4
+        mark[first:last] = b"\x01" * (last - first)
+        return True
 
     def ram_contains(self, addr: int) -> bool:
-        return any(base <= addr < base + len(buf) for base, buf in self.ram.items())
+        """True when `addr` lies in RAM a MEM_DATA wrote (MEM_END's entry point check)."""
+        region = self._region(addr, 1)
+        mark = self._written.get(region) if region is not None else None
+        return bool(mark and mark[(addr - region) // 4])

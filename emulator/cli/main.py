@@ -16,9 +16,10 @@ from emulator.chips.family import CHIP_NAMES
 from emulator.host.setup import load_images, plan_board
 from emulator.timing.clock import CATEGORIES, Clock, TimingProfile
 from emulator.host.scenario import ScenarioError, bundled_scenarios, load_scenario
-from emulator.host.options import parse_crystal, parse_flash_id, parse_mac, parse_revision, parse_size
+from emulator.host.options import (OneLineParser, parse_crystal, parse_flash_id, parse_mac, parse_port,
+                                   parse_revision, parse_size)
 from flasher.formats.capture import Capture, CaptureError
-from emulator.links.control import ControlServer
+from emulator.links.control import TOKEN_ENV, ControlError, ControlServer, parse_endpoint
 from emulator.cli.ctl import ctl_main
 from emulator.links.pty import PtyLink
 from emulator.host.rack import add_rack_arguments, check_rack_arguments, serve_rack
@@ -28,11 +29,14 @@ from emulator.board.wiring import WIRINGS
 
 log = logging.getLogger("emulator")
 
+# Exit codes (README "Exit codes"): 0 stopped cleanly; 1 runtime error (cannot create the
+# PTY, a port in use, an internal error); 2 bad option or bad input file (scenario, timing
+# profile, capture, --link target); nothing is started or touched then.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="emu-rom",
         description="Emulate an ESP32 in its ROM serial bootloader on a pseudo-terminal. "
                     "Point esptool at the printed port with --before no-reset.")
@@ -40,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     transport = p.add_mutually_exclusive_group()
     transport.add_argument("--pty", action="store_true",
                            help="serve the board on a new pseudo-terminal (default)")
-    transport.add_argument("--rfc2217", type=int, metavar="PORT",
+    transport.add_argument("--rfc2217", type=parse_port, metavar="PORT",
                            help="serve the board as rfc2217://127.0.0.1:PORT (0: any free "
                                 "port) with DTR/RTS wired per --wiring")
     p.add_argument("--wiring", choices=WIRINGS,
@@ -56,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ctl", metavar="ENDPOINT",
                    help="control channel: a unix socket path or tcp:PORT on loopback "
                         "(default: LINK.ctl with --link, else /tmp/emu-rom-PID.ctl)")
+    p.add_argument("--ctl-token", metavar="TOKEN", default=os.environ.get(TOKEN_ENV),
+                   help="require TOKEN in every control request (for tcp: endpoints, "
+                        f"which any local user can reach; default ${TOKEN_ENV})")
     p.add_argument("--flash-file", metavar="PATH",
                    help="persist flash in PATH (created 0xFF-filled at --flash-size)")
     p.add_argument("--flash-size", type=parse_size, metavar="SIZE",
@@ -101,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _replay(args: argparse.Namespace) -> int:
     capture = Capture.load(args.replay)
+    _quiet_loop_errors(asyncio.get_running_loop(), args.debug)
     player = ReplayPty(capture, args.link)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -123,6 +131,7 @@ async def _serve(args: argparse.Namespace) -> int:
         return await _replay(args)
     if args.boards is not None:
         return await serve_rack(args)
+    _quiet_loop_errors(asyncio.get_running_loop(), args.debug)
     profile = TimingProfile.load(args.timing_profile) if args.timing_profile else None
     clock = Clock(args.timing, profile)
     scenario = load_scenario(args.scenario) if args.scenario else None
@@ -148,7 +157,7 @@ async def _serve(args: argparse.Namespace) -> int:
         where = link.path
     ctl_endpoint = args.ctl or (f"{args.link}.ctl" if args.link else
                                 f"/tmp/emu-rom-{os.getpid()}.ctl")
-    control = ControlServer(board, ctl_endpoint)
+    control = ControlServer(board, ctl_endpoint, token=args.ctl_token)
     try:
         await control.start()
         print(where, flush=True)
@@ -169,6 +178,17 @@ async def _serve(args: argparse.Namespace) -> int:
         if args.stats or args.stats_file:
             _report_stats(board, args.stats, args.stats_file)
     return EXIT_OK
+
+
+def _quiet_loop_errors(loop: asyncio.AbstractEventLoop, debug: bool) -> None:
+    """An exception escaping a callback or a task (a bug, or a client that vanished at
+    the wrong moment) is one log line, with the traceback only under --debug; the
+    event loop and the board go on."""
+    def handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        exc = context.get("exception")
+        what = f"{type(exc).__name__}: {exc}" if exc else context.get("message", "?")
+        log.error("internal error (event loop): %s", what, exc_info=exc if debug else None)
+    loop.set_exception_handler(handler)
 
 
 def _chip_text(board: Board) -> str:
@@ -229,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_rack_arguments(parser, args)
+    if args.ctl:
+        try:
+            parse_endpoint(args.ctl)        # before anything starts
+        except ControlError as exc:
+            parser.error(f"--ctl: {exc}")
     level = logging.WARNING - 10 * args.verbose
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
                         format="emu-rom: %(message)s")
@@ -239,8 +264,21 @@ def main(argv: list[str] | None = None) -> int:
     except (ScenarioError, CaptureError, ValueError, OSError) as exc:
         if args.debug:
             raise
-        print(f"emu-rom: error: {exc}", file=sys.stderr)
+        print(f"emu-rom: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_ERROR
+    except Exception as exc:  # a bug: one line, the traceback with --debug
+        if args.debug:
+            raise
+        print(f"emu-rom: error: internal error: {type(exc).__name__}: {_one_line(exc)} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message on one line, control characters escaped (it may quote a file)."""
+    text = str(exc) or type(exc).__name__
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text[:500]
 
 
 if __name__ == "__main__":

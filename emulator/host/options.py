@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 import re
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), not the usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 SIZE_RE = re.compile(r"^\s*(\d+)\s*(k|kb|m|mb|)\s*$", re.IGNORECASE)
 
 
@@ -61,3 +68,25 @@ def parse_crystal(text: str) -> int:
     if value not in ("26", "40"):
         raise argparse.ArgumentTypeError(f"crystal {text!r}: ESP32 boards use 26 or 40 (MHz)")
     return int(value)
+
+
+def parse_port(text: str) -> int:
+    """A TCP port on loopback: 0 (any free one) to 65535."""
+    value = text.strip()
+    if not value.isdigit() or len(value) > 5 or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"port {text!r}: use 0..65535 (0: any free port)")
+    return int(value)
+
+
+def bounded_number(lo: float, hi: float, integer: bool = False):
+    """An argparse type: a finite number within [lo, hi] (NaN, inf, 1e308 refused)."""
+    def parse(text: str) -> float | int:
+        try:
+            value: float | int = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not lo <= value <= hi:      # also false for NaN
+            raise argparse.ArgumentTypeError(f"{text!r}: use {lo:g} to {hi:g}")
+        return value
+    parse.__name__ = "number"
+    return parse

@@ -166,7 +166,8 @@ def build_rack(args: argparse.Namespace, profile: TimingProfile | None) -> list[
         load_images(board.flash, setup.images)
         link = PtyLink(link_dir / f"board{k}")
         link.attach(board)
-        control = ControlServer(board, str(link_dir / f"board{k}.ctl"))
+        control = ControlServer(board, str(link_dir / f"board{k}.ctl"),
+                                token=getattr(args, "ctl_token", None))
         rack.append(RackBoard(k, board, link, control, scenario, setup.power))
     return rack
 

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from emulator.timing import yaml_input
 from emulator.chips.app_console import AppConsoleConfig
 from emulator.host.options import parse_flash_id, parse_mac, parse_revision, parse_size
 from emulator.wire.protocol import Op
@@ -81,13 +80,19 @@ class Scenario:
 
 # -- validation helpers -------------------------------------------------------------------
 
+def _printable(text: str, limit: int = 500) -> str:
+    """One line, control characters escaped: the message quotes the user's file."""
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class _Ctx:
     def __init__(self, path: Path | None) -> None:
         self.path = path
 
     def fail(self, key: str, problem: str) -> ScenarioError:
         where = str(self.path) if self.path else "<scenario>"
-        return ScenarioError(f"{where}: {key}: {problem}")
+        return ScenarioError(_printable(f"{where}: {key}: {problem}"))
 
     def mapping(self, value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         if value is None:
@@ -110,8 +115,34 @@ class _Ctx:
             raise self.fail(key, f"must be a number from {lo} to {hi}, not {value!r}")
         return float(value)
 
+    def text(self, value: Any, key: str, limit: int) -> str:
+        """A string the board will print: latin-1 (one byte per character on the wire)
+        and at most `limit` characters."""
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise self.fail(key, f"must be text, not {type(value).__name__}")
+        text = str(value)
+        if len(text) > limit:
+            raise self.fail(key, f"longer than {limit} characters")
+        try:
+            text.encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise self.fail(key, f"character {text[exc.start]!r} at {exc.start} is not "
+                                 "latin-1 (the UART sends bytes)") from None
+        return text
+
+    def short(self, value: Any, key: str, limit: int = 1000) -> str:
+        """A plain string field (description, diagnosis, ...)."""
+        if value is None:
+            return ""
+        if isinstance(value, (dict, list)):
+            raise self.fail(key, f"must be text, not {type(value).__name__}")
+        text = str(value)
+        if len(text) > limit:
+            raise self.fail(key, f"longer than {limit} characters")
+        return text
+
     def choice(self, value: Any, key: str, options: tuple[str, ...]) -> str:
-        if value not in options:
+        if not isinstance(value, (str, int, float, bool, type(None))) or value not in options:
             raise self.fail(key, f"{value!r} is not one of {', '.join(options)}")
         return value
 
@@ -154,7 +185,10 @@ def _board(ctx: _Ctx, raw: Any) -> BoardSpec:
     images = []
     if "flash_image" in d:
         images.append(_image(ctx, {"addr": 0, "file": d["flash_image"]}, "board.flash_image"))
-    for i, item in enumerate(d.get("flash_images") or []):
+    listed = d.get("flash_images") or []
+    if not isinstance(listed, list):
+        raise ctx.fail("board.flash_images", f"must be a list, not {type(listed).__name__}")
+    for i, item in enumerate(listed):
         images.append(_image(ctx, item, f"board.flash_images[{i}]"))
     kw["flash_images"] = tuple(images)
     if "bundle" in d:
@@ -162,6 +196,7 @@ def _board(ctx: _Ctx, raw: Any) -> BoardSpec:
         bundle = (base / str(d["bundle"])).resolve()
         if not bundle.is_file():
             raise ctx.fail("board.bundle", f"no such file {bundle}")
+        _check_bundle(ctx, bundle)
         kw["bundle"] = bundle
     if "app" in d:
         try:
@@ -169,6 +204,18 @@ def _board(ctx: _Ctx, raw: Any) -> BoardSpec:
         except (ValueError, TypeError) as exc:
             raise ctx.fail("board.app", str(exc)) from None
     return BoardSpec(**kw)
+
+
+def _check_bundle(ctx: _Ctx, bundle: Path) -> None:
+    """A bundle named by a scenario must open and plan now, not when the board starts."""
+    from flasher.api import open_plan
+
+    try:
+        with open_plan(bundle):
+            pass
+    except Exception as exc:  # the flasher's BundleError/PlanError, zip errors: bad input
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ctx.fail("board.bundle", f"{bundle.name}: {text}") from None
 
 
 def _image(ctx: _Ctx, raw: Any, key: str) -> tuple[int, Path]:
@@ -236,7 +283,7 @@ def _fault(ctx: _Ctx, raw: Any, key: str) -> FaultSpec:
     if "silent" in d:
         kw["silent"] = ctx.boolean(d["silent"], f"{key}.silent")
     if "text" in d:
-        kw["text"] = str(d["text"])
+        kw["text"] = ctx.text(d["text"], f"{key}.text", 4096)
     if "rate_s" in d:
         kw["rate_s"] = ctx.number(d["rate_s"], f"{key}.rate_s", 0.001, 60)
     return FaultSpec(**kw)
@@ -249,12 +296,14 @@ def parse_scenario(data: Any, path: Path | None = None) -> Scenario:
     faults = d.get("faults") or []
     if not isinstance(faults, list):
         raise ctx.fail("faults", "must be a list")
-    name = str(d.get("name") or (path.stem if path else "scenario"))
+    name = ctx.short(d.get("name"), "name", 100) or (path.stem if path else "scenario")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ctx.fail("name", f"{name!r}: use letters, digits, - _ .")
     transport = ctx.choice(d.get("transport", "pty"), "transport", ("pty", "rfc2217"))
-    return Scenario(name=name, path=path, description=str(d.get("description", "")).strip(),
-                    diagnosis=str(d.get("diagnosis", "")), fix=str(d.get("fix", "")),
+    return Scenario(name=name, path=path,
+                    description=ctx.short(d.get("description"), "description").strip(),
+                    diagnosis=ctx.short(d.get("diagnosis"), "diagnosis"),
+                    fix=ctx.short(d.get("fix"), "fix"),
                     transport=transport,
                     board=_board(ctx, d.get("board")), link=_link(ctx, d.get("link")),
                     faults=tuple(_fault(ctx, f, f"faults[{i}]") for i, f in enumerate(faults)))
@@ -269,14 +318,9 @@ def load_scenario(ref: str | Path) -> Scenario:
         raise ScenarioError(f"{ref}: no such scenario file or bundled scenario "
                             f"(see `emu-rom scenarios`)")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ScenarioError(f"{path}:{where}: not valid YAML: "
-                            f"{getattr(exc, 'problem', exc)}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc}") from None
+        data = yaml_input.load(path, "scenario")
+    except yaml_input.YamlInputError as exc:
+        raise ScenarioError(str(exc)) from None
     return parse_scenario(data, path)
 
 

@@ -128,10 +128,16 @@ def plan_board(args: argparse.Namespace, scenario: Scenario | None) -> BoardPlan
                          strap_delay=EN_RC_DELAY[wiring] if rfc else 0.002)
     if spec.app is not None:
         config.app = spec.app
-    config.rboot = rboot_build(spec.bundle, size)
+    try:
+        config.rboot = rboot_build(spec.bundle, size)
+        images = _images(spec, size)
+    except ValueError:
+        raise
+    except Exception as exc:   # the flasher's BundleError/PlanError, a zip error: bad input
+        raise ValueError(f"scenario bundle {spec.bundle}: {exc}") from None
     faults: FaultHooks = (ScenarioFaults(scenario.link, scenario.faults) if scenario
                           else FaultHooks())
-    return BoardPlan(config, faults, wiring, spec.power, _images(spec, size))
+    return BoardPlan(config, faults, wiring, spec.power, images)
 
 
 def load_images(flash: NorFlash, images: list[tuple[int, bytes]]) -> None:

@@ -4,13 +4,23 @@ A test or a person does to the emulated board what hands do to a real one. The s
 listens on a unix socket (or 127.0.0.1:PORT) and speaks one JSON object per line each
 way; anything that is not a known command gets one error line and changes nothing.
 `emu-rom ctl ...` is the command-line client.
+
+Hostile clients (docs/hardening.md): a request is at most MAX_REQUEST bytes of JSON nested
+at most MAX_DEPTH deep; wrong types, unhashable values and unknown fields get one error
+reply; a client that leaves before its answer is forgotten silently; at most MAX_CLIENTS
+connections at once, each dropped after IDLE_TIMEOUT without a request. The unix socket is
+created private (umask 077 around bind(), so it is never reachable by others, not even
+briefly). An optional token (`--ctl-token`, $EMU_ROM_CTL_TOKEN) must then be sent as
+"token" in every request; meant for TCP endpoints, which any local user can reach.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
+import math
 import os
 import socket
 from pathlib import Path
@@ -22,6 +32,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_REQUEST = 4096
+MAX_DEPTH = 8                # {"cmd": ..., ...}: anything deeper is not a request
+MAX_CLIENTS = 16
+IDLE_TIMEOUT = 300.0
+TOKEN_ENV = "EMU_ROM_CTL_TOKEN"
 LEVELS = {"low": False, "high": True, "release": None, "on": False, "off": None}
 MODES = ("off", "reset", "download", "stub", "boot", "app", "halted", "sdio", "hung")
 
@@ -33,30 +47,72 @@ class ControlError(ValueError):
 def parse_endpoint(spec: str) -> tuple[str, str | int]:
     """'tcp:PORT' -> ("tcp", port) on loopback; anything else is a unix socket path."""
     if spec.startswith("tcp:"):
-        try:
-            port = int(spec[4:])
-        except ValueError:
-            raise ControlError(f"bad control endpoint {spec!r}: use tcp:PORT or a path")
-        return "tcp", port
+        text = spec[4:]
+        if not text.isdigit() or len(text) > 5 or not 0 <= int(text) <= 65535:
+            raise ControlError(f"bad control endpoint {spec!r}: use tcp:PORT with PORT "
+                               "0..65535, or a socket path")
+        return "tcp", int(text)
+    if not spec or "\0" in spec or len(spec.encode(errors="surrogateescape")) > 107:
+        raise ControlError(f"bad control socket path {spec!r} (empty, NUL or longer than "
+                           "107 bytes)")
     return "unix", spec
 
 
+def _depth(obj: Any, limit: int) -> int:
+    """Nesting depth of a decoded JSON value (stops counting past `limit`)."""
+    if limit < 0:
+        return 1
+    if isinstance(obj, dict):
+        return 1 + max((_depth(v, limit - 1) for v in obj.values()), default=0)
+    if isinstance(obj, list):
+        return 1 + max((_depth(v, limit - 1) for v in obj), default=0)
+    return 0
+
+
+def decode_request(line: bytes) -> dict[str, Any]:
+    """One request line -> its JSON object, or ControlError (never anything else)."""
+    # Nesting is checked on the raw text first: json.loads recurses once per level.
+    depth = level = 0
+    for ch in line:
+        if ch in b"[{":
+            level += 1
+            depth = max(depth, level)
+        elif ch in b"]}":
+            level -= 1
+    if depth > MAX_DEPTH:
+        raise ControlError(f"request nested deeper than {MAX_DEPTH} levels")
+    try:
+        request = json.loads(line)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, big ints
+        raise ControlError(f"not JSON: {str(exc)[:80]}") from None
+    if not isinstance(request, dict):
+        raise ControlError("a request is a JSON object")
+    return request
+
+
 class ControlServer:
-    def __init__(self, board: "Board", endpoint: str) -> None:
+    def __init__(self, board: "Board", endpoint: str, token: str | None = None) -> None:
         self.board = board
         self.kind, self.address = parse_endpoint(endpoint)
+        self.token = token or None
         self._server: asyncio.base_events.Server | None = None
+        self._clients = 0
 
     async def start(self) -> None:
         if self.kind == "tcp":
             self._server = await asyncio.start_server(self._client, "127.0.0.1",
-                                                      int(self.address))
+                                                      int(self.address),
+                                                      limit=MAX_REQUEST + 1)
         else:
             path = Path(str(self.address))
             if path.is_socket():
                 path.unlink()
-            self._server = await asyncio.start_unix_server(self._client, str(path))
-            os.chmod(path, 0o600)
+            old = os.umask(0o177)        # the socket is born 0600: no window for others
+            try:
+                self._server = await asyncio.start_unix_server(self._client, str(path),
+                                                               limit=MAX_REQUEST + 1)
+            finally:
+                os.umask(old)
 
     @property
     def endpoint(self) -> str:
@@ -73,28 +129,54 @@ class ControlServer:
                 path.unlink()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients += 1
         try:
-            while True:
-                try:
-                    line = await reader.readuntil(b"\n")
-                except asyncio.LimitOverrunError:
-                    await self._reply(writer, {"ok": False, "error": "request too long"})
-                    break
-                except asyncio.IncompleteReadError:
-                    break
-                if len(line) > MAX_REQUEST:
-                    await self._reply(writer, {"ok": False, "error": "request too long"})
-                    break
-                try:
-                    request = json.loads(line)
-                    if not isinstance(request, dict):
-                        raise ControlError("a request is a JSON object")
-                    result = await self.handle(request)
-                    await self._reply(writer, {"ok": True, **result})
-                except (ControlError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    await self._reply(writer, {"ok": False, "error": str(exc)})
+            if self._clients > MAX_CLIENTS:
+                await self._reply(writer, {"ok": False, "error": "too many control clients"})
+                return
+            await self._serve_client(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            pass                     # the client left (or idled out): nothing to answer
+        except Exception as exc:     # a bug must not leave a traceback or kill the server
+            log.warning("control: request failed: %s: %s", type(exc).__name__, exc)
+            log.debug("control: traceback", exc_info=True)
         finally:
+            self._clients -= 1
             writer.close()
+
+    async def _serve_client(self, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                line = await asyncio.wait_for(reader.readuntil(b"\n"), IDLE_TIMEOUT)
+            except (asyncio.LimitOverrunError, ValueError):
+                await self._reply(writer, {"ok": False, "error": "request too long"})
+                return
+            except asyncio.IncompleteReadError:
+                return
+            if len(line) > MAX_REQUEST:
+                await self._reply(writer, {"ok": False, "error": "request too long"})
+                return
+            try:
+                request = decode_request(line)
+                self._check_token(request)
+                result = await self.handle(request)
+                reply = {"ok": True, **result}
+            except ControlError as exc:
+                reply = {"ok": False, "error": str(exc)}
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                # a value of the wrong type that slipped past the checks: still one reply
+                reply = {"ok": False, "error": f"bad request: {type(exc).__name__}: {exc}"}
+            await self._reply(writer, reply)
+
+    def _check_token(self, request: dict[str, Any]) -> None:
+        if self.token is None:
+            return
+        given = request.pop("token", None)
+        if not isinstance(given, str) or not hmac.compare_digest(
+                given.encode("utf-8", "surrogateescape"),
+                self.token.encode("utf-8", "surrogateescape")):
+            raise ControlError("bad or missing token (give --token or $EMU_ROM_CTL_TOKEN)")
 
     @staticmethod
     async def _reply(writer: asyncio.StreamWriter, obj: dict[str, Any]) -> None:
@@ -151,7 +233,7 @@ class ControlServer:
     async def cmd_pin(self, req: dict[str, Any]) -> dict[str, Any]:
         name = req.get("name")
         name = "mtdo" if name == "gpio15" else name      # the ESP8266's name for MTDO
-        if name not in ("io0", "gpio2", "mtdi", "mtdo"):
+        if not isinstance(name, str) or name not in ("io0", "gpio2", "mtdi", "mtdo"):
             raise ControlError(f"unknown pin {name!r}; pins: io0, gpio2, mtdi, mtdo (gpio15)")
         self.board.drive(name, _level(req.get("level")))
         return self._status()
@@ -174,7 +256,7 @@ class ControlServer:
 
     async def cmd_wait(self, req: dict[str, Any]) -> dict[str, Any]:
         mode = req.get("mode")
-        if mode not in MODES:
+        if not isinstance(mode, str) or mode not in MODES:
             raise ControlError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
         timeout = _number(req.get("timeout", 5.0), "timeout", 0, 600)
         if not await self._wait(lambda: self.board.mode == mode, timeout):
@@ -207,20 +289,24 @@ def _bool(value: Any, name: str) -> bool:
 
 
 def _number(value: Any, name: str, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or not lo <= value <= hi):
         raise ControlError(f"{name} must be a number between {lo} and {hi}")
     return float(value)
 
 
 def _level(value: Any) -> bool | None:
-    if value not in LEVELS:
+    if not isinstance(value, str) or value not in LEVELS:
         raise ControlError(f"level {value!r}: use low, high or release")
     return LEVELS[value]
 
 
-def request(endpoint: str, payload: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+def request(endpoint: str, payload: dict[str, Any], timeout: float = 30.0,
+            token: str | None = None) -> dict[str, Any]:
     """Client side: send one request, return the decoded reply."""
     kind, address = parse_endpoint(endpoint)
+    if token:
+        payload = {**payload, "token": token}
     if kind == "tcp":
         sock = socket.create_connection(("127.0.0.1", int(address)), timeout=timeout)
     else:
@@ -237,4 +323,10 @@ def request(endpoint: str, payload: dict[str, Any], timeout: float = 30.0) -> di
             data += chunk
     if not data:
         raise ControlError("the emulator closed the control connection without answering")
-    return json.loads(data)
+    try:
+        reply = json.loads(data)
+    except (ValueError, RecursionError):
+        raise ControlError("the emulator's answer is not JSON") from None
+    if not isinstance(reply, dict):
+        raise ControlError("the emulator's answer is not a JSON object")
+    return reply

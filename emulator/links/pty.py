@@ -5,6 +5,9 @@ no client is connected) and in raw mode (so nothing echoes or translates bytes w
 before a client sets the line up). A PTY has no modem-control lines, so DTR/RTS from a
 client change nothing: use `--before no-reset` and the control channel instead.
 The host's baud rate is read back from the slave's termios, as a UART would see it.
+The master is read with back-pressure (backpressure.py): while the board cannot take more,
+the reader is removed and the client's writes block in the kernel, as on a slow line.
+`--link PATH` only ever replaces a symlink emu-rom made (symlink.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import termios
 import tty
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from emulator.links.backpressure import InputGate
+from emulator.links.symlink import make_link, remove_link
 
 if TYPE_CHECKING:
     from emulator.board.board import Board
@@ -38,6 +44,7 @@ class PtyLink:
     """Owns a PTY pair, optionally advertised through a symlink."""
 
     def __init__(self, link: str | os.PathLike[str] | None = None) -> None:
+        self.link = Path(link) if link else None
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
         # A new PTY says 38400 baud. Start at the chip's power-on rate instead, as if a
@@ -48,12 +55,15 @@ class PtyLink:
         termios.tcsetattr(self.slave, termios.TCSANOW, attrs)
         os.set_blocking(self.master, False)
         self.path = os.ttyname(self.slave)
-        self.link = Path(link) if link else None
         if self.link is not None:
-            if self.link.is_symlink() or self.link.exists():
-                self.link.unlink()
-            self.link.symlink_to(self.path)
+            try:
+                make_link(self.link, self.path)
+            except ValueError:
+                self._close_fds()
+                raise
         self.board: Board | None = None
+        self._gate: InputGate | None = None
+        self._reading = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._baud_seen = self.host_baud()
         self._wrote = False
@@ -63,7 +73,8 @@ class PtyLink:
         self.board = board
         board.connect_host(self)
         self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self.master, self._on_readable)
+        self._gate = InputGate(board, self._stop_reading, self._start_reading)
+        self._start_reading()
         self._watcher = self._loop.call_later(WATCH_INTERVAL, self._watch)
 
     async def to_host(self, data: bytes) -> None:
@@ -84,17 +95,33 @@ class PtyLink:
         if self._loop is not None:
             self._watcher = self._loop.call_later(WATCH_INTERVAL, self._watch)
 
+    def _start_reading(self) -> None:
+        if not self._reading and self._loop is not None:
+            self._loop.add_reader(self.master, self._on_readable)
+            self._reading = True
+
+    def _stop_reading(self) -> None:
+        if self._reading and self._loop is not None:
+            self._loop.remove_reader(self.master)
+            self._reading = False
+
     def _on_readable(self) -> None:
+        gate = self._gate
+        room = gate.room() if gate is not None else 0
+        if room <= 0:
+            if gate is not None:
+                gate.feed(b"")        # pauses reading and schedules the next look
+            return
         try:
-            data = os.read(self.master, 65536)
+            data = os.read(self.master, room)
         except BlockingIOError:
             return
         except OSError as exc:
             if exc.errno == errno.EIO:
                 return
             raise
-        if data and self.board is not None:
-            self.board.host_bytes(data)
+        if data and gate is not None:
+            gate.feed(data)
 
     def host_baud(self) -> int | None:
         """The baud rate the client configured on the slave side (its output speed;
@@ -141,10 +168,14 @@ class PtyLink:
     def close(self) -> None:
         if self._watcher is not None:
             self._watcher.cancel()
-        if self._loop is not None:
-            self._loop.remove_reader(self.master)
-        if self.link is not None and self.link.is_symlink():
-            self.link.unlink()
+        self._stop_reading()
+        if self._gate is not None:
+            self._gate.close()
+        if self.link is not None:
+            remove_link(self.link, self.path)
+        self._close_fds()
+
+    def _close_fds(self) -> None:
         for fd in (self.master, self.slave):
             try:
                 os.close(fd)

@@ -17,6 +17,7 @@ import time
 import tty
 from pathlib import Path
 
+from emulator.links.symlink import make_link, remove_link
 from flasher.formats.capture import Capture
 
 log = logging.getLogger(__name__)
@@ -41,16 +42,18 @@ class ReplayPty:
 
     def __init__(self, capture: Capture, link: str | None = None) -> None:
         self.capture = capture
+        self.link = Path(link) if link else None
         self.master, slave = os.openpty()
         tty.setraw(slave)
         self.path = os.ttyname(slave)
         os.close(slave)                # not kept open: EIO on the master means "no client"
         os.set_blocking(self.master, False)
-        self.link = Path(link) if link else None
         if self.link is not None:
-            if self.link.is_symlink() or self.link.exists():
-                self.link.unlink()
-            self.link.symlink_to(self.path)
+            try:
+                make_link(self.link, self.path)   # only ever replaces emu-rom's own links
+            except ValueError:
+                os.close(self.master)
+                raise
         self.plays = 0
 
     def _poll(self) -> tuple[bool, bytes]:
@@ -101,6 +104,6 @@ class ReplayPty:
             await asyncio.sleep(POLL_S if at is None else min(POLL_S, max(0, at + delay - now)))
 
     def close(self) -> None:
-        if self.link is not None and self.link.is_symlink():
-            self.link.unlink()
+        if self.link is not None:
+            remove_link(self.link, self.path)
         os.close(self.master)

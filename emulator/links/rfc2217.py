@@ -9,18 +9,29 @@ the emulated chip). Listens on loopback only, one client at a time. By default t
 server behaves like Espressif's `esp_rfc2217_server` (reset sequences replayed locally
 with proper timing); `passthrough` is a plain RFC 2217 server (ser2net-like), where a
 DevKitC's auto-reset fails exactly as it does in real life.
+
+Hostile clients: a malformed COM-PORT-OPTION subnegotiation (too short, unknown parity or
+stop-bit code) is ignored with a debug log line, as RFC 2217 lets a server ignore what
+it does not understand; an unterminated subnegotiation is dropped past MAX_SUBNEGOTIATION
+bytes; a SET-BAUDRATE outside what USB-UART adapters can do (ADAPTER_BAUDS) is refused and
+answered with the rate in use (RFC 2217: the server replies with its actual value). Host
+bytes reach the board through the input gate (backpressure.py): reading pauses while the
+board cannot take more. Chip bytes for a client that stops reading are dropped once the
+socket's buffer stays full for NO_READER_TIMEOUT, as on a PTY.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import serial
 import serial.rfc2217 as rfc2217
 
 from emulator.board.wiring import Wiring
+from emulator.links.backpressure import InputGate
 
 if TYPE_CHECKING:
     from emulator.board.board import Board
@@ -28,6 +39,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RESET_MODES = ("esp", "passthrough")
+# The rates USB-UART bridges can be set to: CH340 from 50 bit/s, FT2232H up to 12 Mbaud
+# (WCH CH340 and FTDI FT2232H datasheets). A request outside is refused.
+ADAPTER_BAUDS = (50, 12_000_000)
+MAX_SUBNEGOTIATION = 1024           # RFC 2217 subnegotiations are a few bytes long
+WRITE_BUFFER_LIMIT = 1 << 20
+NO_READER_TIMEOUT = 10.0
 
 
 class VirtualPort:
@@ -53,8 +70,9 @@ class VirtualPort:
 
     @baudrate.setter
     def baudrate(self, value: int) -> None:
-        if value <= 0:
-            raise ValueError("baud rate must be positive")
+        lo, hi = ADAPTER_BAUDS
+        if not lo <= value <= hi:
+            raise ValueError(f"baud rate {value} outside {lo}..{hi}")
         self._baudrate = value
 
     @property
@@ -82,7 +100,19 @@ class VirtualPort:
         """Host bytes are handed to the board as they arrive."""
 
 
-class EspResetPortManager(rfc2217.PortManager):
+class SafePortManager(rfc2217.PortManager):
+    """pyserial's server side, with malformed subnegotiations ignored instead of raised
+    (pyserial unpacks them without checking their length or codes)."""
+
+    def _telnet_process_subnegotiation(self, suboption: bytes) -> None:
+        try:
+            super()._telnet_process_subnegotiation(suboption)
+        except Exception as exc:  # struct.error, KeyError, ValueError from pyserial
+            log.debug("rfc2217: ignoring malformed subnegotiation %r: %s",
+                      bytes(suboption[:32]), exc)
+
+
+class EspResetPortManager(SafePortManager):
     """pyserial's server side, plus what Espressif's `esp_rfc2217_server` adds.
 
     Over RFC 2217 each DTR/RTS change is a separate, acknowledged telnet message; pyserial's
@@ -126,6 +156,7 @@ class _Connection(asyncio.Protocol):
         self.link = link
         self.transport: asyncio.Transport | None = None
         self.manager: rfc2217.PortManager | None = None
+        self.gate: InputGate | None = None
 
     # PortManager calls connection.write() for its telnet answers.
     def write(self, data: bytes) -> None:
@@ -145,17 +176,36 @@ class _Connection(asyncio.Protocol):
         if self.link.reset_mode == "esp":
             self.manager = EspResetPortManager(self.link.port, self, self.link)
         else:
-            self.manager = rfc2217.PortManager(self.link.port, self)
+            self.manager = SafePortManager(self.link.port, self)
+        self.gate = InputGate(self.link.board, transport.pause_reading,
+                              self._resume_reading)
         log.info("rfc2217: client %s connected", transport.get_extra_info("peername"))
 
+    def _resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
     def data_received(self, data: bytes) -> None:
-        if self.manager is None:
+        manager = self.manager
+        if manager is None or self.gate is None:
             return
-        payload = b"".join(self.manager.filter(data))
+        try:
+            payload = b"".join(manager.filter(data))
+        except Exception as exc:   # pyserial's telnet parser on garbage: drop, keep serving
+            log.debug("rfc2217: telnet parser error %s; state reset", exc)
+            manager.mode = rfc2217.M_NORMAL
+            manager.suboption = None
+            payload = b""
+        if manager.suboption is not None and len(manager.suboption) > MAX_SUBNEGOTIATION:
+            log.debug("rfc2217: unterminated subnegotiation dropped")
+            manager.suboption = None
+            manager.mode = rfc2217.M_NORMAL
         if payload:
-            self.link.board.host_bytes(payload)
+            self.gate.feed(payload)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.gate is not None:
+            self.gate.close()
         if self.link.active is self:
             self.link.active = None
             # Closing a real adapter drops DTR and RTS (HUPCL).
@@ -210,9 +260,14 @@ class Rfc2217Link:
         conn = self.active
         if conn is None or conn.manager is None:
             return                      # nobody listening: the bytes are lost
-        conn.write(b"".join(conn.manager.escape(data)))
-        if conn.transport is not None and conn.transport.get_write_buffer_size() > 1 << 20:
+        since = time.monotonic()
+        while (conn.transport is not None and not conn.transport.is_closing()
+               and conn.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT):
+            if time.monotonic() - since > NO_READER_TIMEOUT:
+                log.debug("rfc2217: client does not read; chip output dropped")
+                return
             await asyncio.sleep(0.01)   # let a slow client drain
+        conn.write(b"".join(conn.manager.escape(data)))
 
     def close(self) -> None:
         if self.active is not None and self.active.transport is not None:

@@ -172,22 +172,36 @@ class LoaderBase:
         self.require_len(cmd, 4, 8)
         await self.reply(Op.SPI_ATTACH)
 
+    too_much_data_code = 0x05       # ROM: invalid message; the stub says TOO_MUCH_DATA
+
     async def handle_MEM_BEGIN(self, cmd: Command) -> None:
+        # Like the stub's handle_mem_begin, BEGIN only notes address and size: nothing
+        # is allocated or checked here (the stores in MEM_DATA are what can fault).
         self.require_len(cmd, 16)
         size, blocks, block_size, addr = cmd.words(4)
         self.board.mem_upload = {"addr": addr, "size": size, "block_size": block_size,
                                  "blocks": blocks, "received": 0}
         await self.reply(Op.MEM_BEGIN)
 
-    async def handle_MEM_DATA(self, cmd: Command) -> None:
+    async def handle_MEM_DATA(self, cmd: Command) -> Transition | None:
         upload = self.board.mem_upload
         seq, payload = self.data_block(cmd)
         if upload is None:
             raise CommandError(self.invalid_message_code, "MEM_DATA without MEM_BEGIN")
+        if upload["received"] + len(payload) > upload["size"]:
+            # the stub's handle_mem_data: more than MEM_BEGIN announced is refused
+            raise CommandError(self.too_much_data_code,
+                               f"{upload['received'] + len(payload)} bytes > {upload['size']}")
         addr = upload["addr"] + seq * upload["block_size"]
-        self.regs.load_ram(addr, payload)
+        if not self.regs.load_ram(addr, payload):
+            # a store outside RAM: the CPU takes an exception in the loader, which
+            # answers nothing more (modelled as a hang, like a bad boot segment)
+            detail = f"MEM_DATA store of {len(payload)} bytes at {addr:#x} outside RAM"
+            log.warning("%s: %s; the chip hangs", self.name, detail)
+            return Transition("hang", detail=detail)
         upload["received"] += len(payload)
         await self.reply(Op.MEM_DATA)
+        return None
 
     async def handle_MEM_END(self, cmd: Command) -> Transition | None:
         self.require_len(cmd, 8)

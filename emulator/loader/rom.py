@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from emulator.loader.transitions import ResetReason, TransitionKind
+from emulator.timing.uart_divider import divider_rate
 from emulator.loader.flash_transfer import FlashWriter, WriteFailed
 from emulator.loader.command_loop import CommandError, FlashWriteCommands, LoaderBase, Transition
 from emulator.wire.protocol import ROM_STATUS, Command, Op, RomError
@@ -108,8 +109,9 @@ class RomLoader(FlashWriteCommands, LoaderBase):
         apb = self.board.identity.crystal_mhz * 1_000_000
         estimate_of = self.spec.uart_clock_estimate if self.spec else None
         estimate = estimate_of(self.regs) if estimate_of else apb
-        actual = round(requested * apb / estimate) if estimate else 0
-        if actual > 0:
+        # The divider is written unchecked: absurd values end at what UART_CLKDIV holds.
+        actual = divider_rate(apb, requested, assumed_clock_hz=estimate) if estimate else None
+        if actual is not None:
             self.board.set_baud(actual)
 
     async def handle_GET_SECURITY_INFO(self, cmd: Command) -> None:

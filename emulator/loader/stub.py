@@ -13,6 +13,7 @@ import logging
 import struct
 
 from emulator.loader.transitions import ResetReason, TransitionKind
+from emulator.timing.uart_divider import divider_rate
 from emulator.flash.nor import SECTOR_SIZE
 from emulator.loader.flash_transfer import FlashWriter, WriteFailed
 from emulator.loader.command_loop import CommandError, FlashWriteCommands, LoaderBase, Transition
@@ -41,6 +42,7 @@ class StubLoader(FlashWriteCommands, LoaderBase):
     invalid_message_code = StubError.BAD_DATA_LEN
     bad_checksum_code = StubError.BAD_DATA_CHECKSUM
     flash_error_code = StubError.FAILED_SPI_OP
+    too_much_data_code = StubError.TOO_MUCH_DATA
 
     _writer: FlashWriter | None = None
 
@@ -167,8 +169,12 @@ class StubLoader(FlashWriteCommands, LoaderBase):
         self.require_len(cmd, 8)
         new, _old = cmd.words(2)
         await self.reply(Op.CHANGE_BAUDRATE)
-        if new > 0:
-            self.board.set_baud(new)
+        # The stub derives the new divider from the current one (stub_io_set_baudrate)
+        # and writes it unchecked: absurd values end at what UART_CLKDIV can hold.
+        clock_hz, fractional = self.regs.uart_clock()
+        actual = divider_rate(clock_hz, new, fractional)
+        if actual is not None:
+            self.board.set_baud(actual)
 
     async def handle_RUN_USER_CODE(self, cmd: Command) -> Transition:
         return Transition(TransitionKind.RUN_USER_CODE)

@@ -60,6 +60,9 @@ def op_name(op: int) -> str:
 
 # -- per-connection bookkeeping -------------------------------------------------------------
 
+MAX_TRANSFERS = 64           # transfers remembered per connection (for --stats)
+MAX_BAUD_ROWS = 64           # distinct bauds kept in the wire table; the rest count as 0
+
 @dataclass
 class Transfer:
     """One FLASH_BEGIN .. (DATA ..) .. END as the chip saw it; times are simulated, each
@@ -109,7 +112,8 @@ class Connection:
     end: float = 0.0
     commands: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     max_latency: dict[str, float] = field(default_factory=dict)
-    transfers: list[Transfer] = field(default_factory=list)
+    # the latest MAX_TRANSFERS only: a host looping FLASH_BEGIN must not grow memory
+    transfers: deque[Transfer] = field(default_factory=lambda: deque(maxlen=MAX_TRANSFERS))
     last_op: int | None = None
 
 
@@ -161,6 +165,8 @@ class Clock:
     # -- the wire ----------------------------------------------------------------------
 
     def _wire(self, baud: int, index: int, nbytes: int, seconds: float) -> None:
+        if baud not in self.wire and len(self.wire) >= MAX_BAUD_ROWS:
+            baud = 0             # a host cycling through rates: lumped as "other"
         row = self.wire.setdefault(baud, [0, 0, 0.0, 0.0])
         row[index] += nbytes
         row[index + 2] += seconds
@@ -197,6 +203,13 @@ class Clock:
             if late > LATE_TOLERANCE:
                 self.lag += late
         return start, self.t_tx
+
+    def rx_backlog(self) -> float:
+        """Real mode: how far (seconds) the RX line's last byte lies ahead of the wall
+        clock, i.e. line time the host's bytes still need; 0 in fast mode."""
+        if not self.real:
+            return 0.0
+        return self.t_rx - (self.wall() - self.lag)
 
     async def sleep_until(self, t: float) -> None:
         """Real mode: wait until the wall clock reaches simulated time `t`."""

@@ -12,12 +12,15 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
+import math
+
+from emulator.timing import yaml_input
 
 BITS_PER_BYTE = 10            # UART 8N1: start + 8 data + stop
 MiB = 1024 * 1024
 SECTOR = 4096
 PAGE = 256
+MAX_DURATION = 3600.0         # no flash or CPU step takes an hour; inf/NaN never
 
 
 def wire_seconds(nbytes: int, baud: int) -> float:
@@ -57,11 +60,18 @@ class TimingProfile:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.type in ("float", "int") and (not isinstance(value, (int, float))
-                                                or isinstance(value, bool) or value < 0):
-                raise ValueError(f"timing profile: {f.name} must be a number >= 0, "
+                                                or isinstance(value, bool)
+                                                or not math.isfinite(value)
+                                                or not 0 <= value <= MAX_DURATION):
+                raise ValueError(f"timing profile: {f.name} must be a number from 0 to "
+                                 f"{MAX_DURATION}, not {value!r}")
+            if f.type == "bool" and not isinstance(value, bool):
+                raise ValueError(f"timing profile: {f.name} must be true or false, "
                                  f"not {value!r}")
-        if not 1 <= self.program_chunk <= PAGE:
-            raise ValueError("timing profile: program_chunk must be 1..256 bytes")
+            if f.type == "str" and not isinstance(value, str):
+                raise ValueError(f"timing profile: {f.name} must be text, not {value!r}")
+        if not isinstance(self.program_chunk, int) or not 1 <= self.program_chunk <= PAGE:
+            raise ValueError("timing profile: program_chunk must be a whole number 1..256")
 
     # -- loading -----------------------------------------------------------------------
 
@@ -80,18 +90,26 @@ class TimingProfile:
         go unnoticed."""
         if str(path) in BUILTIN_PROFILES and not Path(path).exists():
             return cls.builtin(str(path))
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not Path(path).exists():
+            raise ValueError(f"--timing-profile {path}: no such file or built-in profile; "
+                             f"built-in: {', '.join(BUILTIN_PROFILES)}")
+        data = yaml_input.load(path, "timing profile") or {}   # YamlInputError: ValueError
         if not isinstance(data, dict):
             raise ValueError(f"{path}: a timing profile is a mapping of name: value")
         base = data.pop("base", None)
+        if base is not None and not isinstance(base, str):
+            raise ValueError(f"{path}: base must be a built-in profile name, not {base!r}")
+        if not all(isinstance(k, str) for k in data):
+            raise ValueError(f"{path}: keys must be names")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: "
                              f"base, {', '.join(sorted(known))}")
-        values = dict(BUILTIN_PROFILES[base]) if base else {}
         if base and base not in BUILTIN_PROFILES:
-            raise ValueError(f"{path}: unknown base profile {base!r}")
+            raise ValueError(f"{path}: unknown base profile {base!r}; built-in: "
+                             f"{', '.join(BUILTIN_PROFILES)}")
+        values = dict(BUILTIN_PROFILES[base]) if base else {}
         values.update(data)
         values["name"] = data.get("name", Path(path).stem)
         return cls(**values)

@@ -11,17 +11,28 @@ JSON Lines. The first line is a header; each following line is one event:
 
 `t` is seconds since the port was opened. `tolerance_s` is the recorder's time resolution:
 a replay is faithful when each byte comes within that of its recorded time.
+
+Loading checks every field's type and range (a capture may come from anywhere): a
+regular file of at most MAX_BYTES, JSON objects nested at most a few levels, `t` and
+`tolerance_s` finite and >= 0, `baud` a whole number 1..MAX_BAUD, `hex` a hex string,
+`line` a string, `value` true/false. Anything else is one CaptureError line.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 FORMAT = "romlab-capture"
 VERSION = 1
+MAX_BYTES = 256 << 20         # a capture of an hour at 921600 baud is ~800 MB of hex: no
+MAX_BAUD = 100_000_000
+MAX_T = 1e7                   # seconds (~4 months): a recording longer than that is not one
 
 
 class CaptureError(ValueError):
@@ -67,25 +78,24 @@ class Capture:
     @classmethod
     def load(cls, path: str | Path) -> "Capture":
         path = Path(path)
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CaptureError(f"{path}: cannot read: {exc}") from None
+        text = _read_text(path)
         lines = [ln for ln in text.splitlines() if ln.strip()]
         if not lines:
             raise CaptureError(f"{path}: empty capture")
-        try:
-            header = json.loads(lines[0])
-        except json.JSONDecodeError as exc:
-            raise CaptureError(f"{path}: line 1: not JSON: {exc.msg}") from None
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
+        header = _json_object(path, 1, lines[0])
+        if header.get("format") != FORMAT:
             raise CaptureError(f"{path}: line 1: not a {FORMAT} file")
-        if header.get("version") != VERSION:
-            raise CaptureError(f"{path}: line 1: version {header.get('version')!r} "
+        if header.get("version") != VERSION or isinstance(header.get("version"), bool):
+            raise CaptureError(f"{path}: line 1: version {_short(header.get('version'))} "
                                f"(this tool reads {VERSION})")
-        cap = cls(port=str(header.get("port", "")), note=str(header.get("note", "")),
-                  created=str(header.get("created", "")),
-                  tolerance_s=float(header.get("tolerance_s", 0.02)))
+        texts = {}
+        for key in ("port", "note", "created"):
+            value = header.get(key, "")
+            if not isinstance(value, str):
+                raise CaptureError(f"{path}: line 1: {key} must be a string")
+            texts[key] = value
+        cap = cls(**texts, tolerance_s=_seconds(header.get("tolerance_s", 0.02),
+                                                 f"{path}: line 1: tolerance_s"))
         last = 0.0
         for number, raw in enumerate(lines[1:], start=2):
             cap.events.append(_event(path, number, raw))
@@ -95,20 +105,81 @@ class Capture:
         return cap
 
 
-def _event(path: Path, number: int, raw: str) -> Event:
+def _read_text(path: Path) -> str:
+    """A regular file's text, at most MAX_BYTES (never a FIFO, /dev/zero, a directory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise CaptureError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CaptureError(f"{path}: not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise CaptureError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        raise CaptureError(f"{path}: larger than {MAX_BYTES >> 20} MB: not a capture")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CaptureError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _json_object(path: Path, number: int, raw: str) -> dict[str, Any]:
     where = f"{path}: line {number}"
+    if raw.count("[") + raw.count("{") > 16:     # no capture line nests; json recurses
+        raise CaptureError(f"{where}: not a capture line (nested JSON)")
     try:
         obj = json.loads(raw)
-        t = float(obj["t"])
-        direction = obj["dir"]
-        if direction == "ctl":
-            return Event(t, "ctl", line=str(obj["line"]), value=bool(obj["value"]))
-        if direction not in ("in", "out"):
-            raise CaptureError(f"{where}: dir {direction!r} is not in, out or ctl")
-        baud = obj.get("baud")
-        return Event(t, direction, bytes.fromhex(obj["hex"]),
-                     int(baud) if baud is not None else None)
-    except CaptureError:
-        raise
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, 5000-digit numbers
+        raise CaptureError(f"{where}: not JSON: {getattr(exc, 'msg', str(exc))[:80]}") from None
+    if not isinstance(obj, dict):
+        raise CaptureError(f"{where}: not a JSON object")
+    return obj
+
+
+def _seconds(value: Any, where: str) -> float:
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or not 0 <= value <= MAX_T):
+        raise CaptureError(f"{where} must be a number of seconds from 0 to {MAX_T:g}, "
+                           f"not {_short(value)}")
+    return float(value)
+
+
+def _event(path: Path, number: int, raw: str) -> Event:
+    where = f"{path}: line {number}"
+    obj = _json_object(path, number, raw)
+    for key in ("t", "dir"):
+        if key not in obj:
+            raise CaptureError(f"{where}: bad event: no {key!r}")
+    t = _seconds(obj["t"], f"{where}: t")
+    direction = obj["dir"]
+    if direction == "ctl":
+        line, value = obj.get("line"), obj.get("value")
+        if not isinstance(line, str) or not isinstance(value, bool):
+            raise CaptureError(f"{where}: bad event: a ctl event needs line (a string) and "
+                               "value (true/false)")
+        return Event(t, "ctl", line=line, value=value)
+    if not isinstance(direction, str) or direction not in ("in", "out"):
+        raise CaptureError(f"{where}: dir {_short(direction)} is not in, out or ctl")
+    baud = obj.get("baud")
+    if baud is not None and (isinstance(baud, bool) or not isinstance(baud, int)
+                             or not 1 <= baud <= MAX_BAUD):
+        raise CaptureError(f"{where}: bad event: baud must be a whole number 1..{MAX_BAUD}, "
+                           f"not {_short(baud)}")
+    data = obj.get("hex")
+    if not isinstance(data, str):
+        raise CaptureError(f"{where}: bad event: hex must be a string of hex digits")
+    try:
+        payload = bytes.fromhex(data)
+    except ValueError as exc:
         raise CaptureError(f"{where}: bad event: {exc}") from None
+    return Event(t, direction, payload, baud)

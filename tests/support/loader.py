@@ -19,10 +19,12 @@ def parse(frame: bytes):
     return op, value, data
 
 
-def upload_stub(link: MemoryLink):
-    """MEM_BEGIN/MEM_DATA/MEM_END as esptool sends them for its stub."""
+def upload_stub(link: MemoryLink, text_start: int = 0x400A8000):
+    """MEM_BEGIN/MEM_DATA/MEM_END as esptool sends them for its stub (ESP32 IRAM by
+    default; esptool's ESP8266 stub loads at 0x4010C500: RAM uploads must lie in the
+    chip's memory map)."""
     text = b"\x00" * 64
-    link.send_command(Op.MEM_BEGIN, struct.pack("<4I", len(text), 1, 0x1800, 0x400A8000))
+    link.send_command(Op.MEM_BEGIN, struct.pack("<4I", len(text), 1, 0x1800, text_start))
     link.send_command(Op.MEM_DATA, struct.pack("<4I", len(text), 0, 0, 0) + text,
                       checksum(text))
-    link.send_command(Op.MEM_END, struct.pack("<II", 0, 0x400A8010))
+    link.send_command(Op.MEM_END, struct.pack("<II", 0, text_start + 0x10))

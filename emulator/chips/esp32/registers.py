@@ -167,10 +167,25 @@ class SpiFlashController:
         return self.commands.run(opcode, addr, mosi, nread)
 
 
+# The ESP32's 520 KB of internal SRAM and its 3 x 8 KB of RTC memory as MEM_DATA may load
+# them (ESP32 TRM, "System and Memory", embedded memory address map): SRAM0 (192 KB) and
+# SRAM1 (128 KB) on the instruction bus, SRAM2 (200 KB) and SRAM1 on the data bus, RTC FAST
+# on both buses, RTC SLOW. esptool's stubs load at 0x400a8000/0x400be000 (IRAM, SRAM1) and
+# 0x3ffd..0x3ffe.. (DRAM). Anything else (ROM, flash cache, peripherals) faults on a store.
+MEM_REGIONS: tuple[tuple[int, int], ...] = (
+    (0x3FF80000, 0x3FF82000),   # RTC FAST, data bus
+    (0x3FFAE000, 0x40000000),   # SRAM2 + SRAM1, data bus (DRAM)
+    (0x40070000, 0x400C0000),   # SRAM0 + SRAM1, instruction bus (IRAM)
+    (0x400C0000, 0x400C2000),   # RTC FAST, instruction bus
+    (0x50000000, 0x50002000),   # RTC SLOW
+)
+
+
 class Esp32Registers(RegisterMap):
     """Memory-mapped view used by READ_REG/WRITE_REG (and by MEM_* for RAM)."""
 
     spi_base = SPI1_BASE
+    mem_regions = MEM_REGIONS
 
     def __init__(self, identity: ChipIdentity, flash: NorFlash) -> None:
         super().__init__()
@@ -180,6 +195,10 @@ class Esp32Registers(RegisterMap):
         self.uart_baud = 115200
         self.apb_hz = identity.crystal_mhz * 1_000_000
         self._efuse = identity.efuse_words()
+
+    def uart_clock(self) -> tuple[float, bool]:
+        """UART0's clock (APB) and whether its divider has a fractional part (yes)."""
+        return self.apb_hz, True
 
     def on_reset(self, strapping: int) -> None:
         self.strapping = strapping

@@ -125,6 +125,10 @@ class Esp8266Registers(RegisterMap):
     """Memory-mapped view used by READ_REG/WRITE_REG (and by MEM_* for RAM)."""
 
     spi_base = SPI0_BASE
+    # DRAM 0x3FFE8000..0x40000000 (96 KB) and IRAM 0x40100000..0x40110000 (32 KB + the
+    # 32 KB the cache may give up), the same map the ROM boot model copies segments to
+    # (rom_boot.WRITABLE; ESP8266 memory map in the ESP8266 Technical Reference).
+    mem_regions = ((0x3FFE8000, 0x40000000), (0x40100000, 0x40110000))
 
     def __init__(self, identity: Esp8266Identity, flash: NorFlash) -> None:
         super().__init__()
@@ -133,6 +137,10 @@ class Esp8266Registers(RegisterMap):
         self.strapping = 0
         self.uart_baud = rom_console_baud(identity.crystal_mhz)
         self._otp = identity.otp_words()
+
+    def uart_clock(self) -> tuple[float, bool]:
+        """UART0's clock (2 x crystal, see `uart_divider`); an integer-only divider."""
+        return 2 * self.identity.crystal_mhz * 1_000_000, False
 
     def on_reset(self, strapping: int) -> None:
         self.strapping = strapping

@@ -128,7 +128,7 @@ def test_flash_data_rules_and_flash_end_boots_the_flash():
 def test_stub_reboot_returns_to_the_rom_with_the_same_cause():
     async def body():
         board, link = await booted()
-        upload_stub(link)
+        upload_stub(link, 0x4010C500)
         frames = await link.frames_until_quiet()
         assert frames[-1] == b"OHAI" and board.mode == "stub"
         link.drain_text()
