@@ -7,6 +7,7 @@ same port/baud/reset flags with the same defaults and help texts.
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import replace
 
 from esptool.util import FatalError, flash_size_bytes
@@ -18,6 +19,7 @@ from flasher.bundle.image_header import KEEP
 from flasher.formats.limits import check_baud, check_flash_size, check_range, int_text
 
 DEFAULT_BAUD = 921600
+_SIZE = re.compile(r"[0-9]{1,6}(KB|MB)")
 MAX_CONNECT_ATTEMPTS = 100      # esptool's default is 7; each failed attempt takes ~0.5 s
 
 
@@ -34,7 +36,7 @@ def parse_size(text: str, chip: str | None = None) -> int:
     otherwise."""
     body = text.strip().upper()
     try:
-        if len(body) > 12:
+        if not _SIZE.fullmatch(body):        # esptool's parser reads "4MB<anything>" as 4MB
             raise ValueError(body)
         size = int(flash_size_bytes(body))
     except (FatalError, ValueError):
