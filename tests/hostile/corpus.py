@@ -485,9 +485,13 @@ def _file_cases() -> list[Case]:
 
 
 def _exported_once(ws: Workspace) -> str:
+    import contextlib
+    import io
+
     from flasher import cli
     out = str(ws.root / "again")
-    assert cli.main(["export", good(ws), out, "--json"]) == 0
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(["export", good(ws), out, "--json"]) == 0
     return out
 
 
