@@ -108,8 +108,10 @@ def _run(args: argparse.Namespace, ui: UI, debug: bool) -> int:
     except Exception as exc:  # a bug: one line, the traceback only with --debug
         if debug:
             traceback.print_exc()
-        ui.error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the "
-                 "traceback)")
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        ui.error(f"{message} (run with --debug for the traceback)")
+        if ui.json_mode:
+            ui.emit_json({"ok": False, "error": message, "exit_code": int(ExitCode.INTERNAL)})
         return int(ExitCode.INTERNAL)
 
 
