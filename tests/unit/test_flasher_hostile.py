@@ -270,3 +270,12 @@ def test_diagnose_on_a_port_that_hangs_up(tmp_path):
     os.close(slave)
     assert proc.returncode == 3 and "went away" in one_error_line(proc.stderr)
 
+
+
+def test_internal_error_with_json_is_one_line_and_one_document(capsys, tmp_path, monkeypatch):
+    from flasher.commands import info
+    monkeypatch.setattr(info, "run", lambda args, ui: {}["no such key"])
+    code, out, err = run(capsys, "info", bundle_file(tmp_path, B.user_story()), "--json")
+    assert code == 1 and err.count("\n") == 1 and "internal error: KeyError" in err
+    assert json.loads(out) == {"ok": False, "error": "internal error: KeyError: 'no such key'",
+                               "exit_code": 1}
