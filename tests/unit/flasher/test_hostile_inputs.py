@@ -279,3 +279,14 @@ def test_internal_error_with_json_is_one_line_and_one_document(capsys, tmp_path,
     assert code == 1 and err.count("\n") == 1 and "internal error: KeyError" in err
     assert json.loads(out) == {"ok": False, "error": "internal error: KeyError: 'no such key'",
                                "exit_code": 1}
+
+
+def test_log_lines_and_argparse_errors_are_escaped(capsys, tmp_path):
+    import logging
+    record = logging.LogRecord("flasher.esptool", logging.INFO, __file__, 1,
+                               "board says %s", (ESC,), None)
+    line = cli._HANDLER.format(record)
+    assert line.startswith("I flasher.esptool: board says \\x1b]0;owned")
+    assert not corpus.UNSAFE_OUTPUT.search(line)
+    code, _, err = run(capsys, "info", bundle_file(tmp_path, B.user_story()), "--bogus\x1b[2J")
+    assert code == 2 and "\\x1b[2J" in one_error_line(err)
