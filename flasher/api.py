@@ -25,6 +25,7 @@ from flasher.bundle.manifest import Manifest
 from flasher.bundle.sample import write_sample
 from flasher.errors import ConnectError, DeviceMismatchError, FlasherError, UsageError, WriteError
 from flasher.bundle.image_header import KEEP, FlashParams, size_name
+from flasher.formats.limits import U32_LIMIT, check_baud, check_flash_span, check_range
 from flasher.bundle.plan import Plan, PlanOptions, build_plan, check_chip, check_encryption, check_fits
 from flasher.device.ports import resolve_port
 from flasher.write.writer import FlashReport, Progress, RegionCheck, WriteOptions, verify_plan, write_plan
@@ -158,6 +159,7 @@ def _planned_device(bundle_path: str | Path, port: str | None, options: FlashOpt
     pre = PlanOptions(flash_size=options.explicit_size(), keep_fs=options.keep_fs,
                       header=options.offline_header())
     with open_plan(bundle_path, pre) as (bundle, plan):
+        check_baud(options.connect.baud, plan.chip)      # the bundle's chip, still no port
         port = resolve_port(port)
         connect = replace(options.connect, expect=lambda chip: check_chip(plan, chip))
         try:
@@ -230,6 +232,11 @@ def read_flash(port: str | None, address: int, size: int,
                connect: ConnectOptions | None = None, after: str = "hard-reset",
                progress: Callable[[int], None] | None = None) -> tuple[DeviceInfo, bytes]:
     """Read `size` bytes at `address` (used by `flasher bootcfg show --port`)."""
+    check_range(size, 1, U32_LIMIT - 1, what="read size")
+    check_range(address, 0, U32_LIMIT - 1, what="address")
+    check_flash_span(address, size, None, what="the read", error=UsageError)
+    if connect is not None:
+        check_baud(connect.baud)
     port = resolve_port(port)
     with Device.open(port, connect) as dev:
         if dev.info.flash_size and address + size > dev.info.flash_size:

@@ -15,6 +15,7 @@ from typing import NoReturn, TextIO
 from flasher import __version__
 from flasher.commands import COMMANDS
 from flasher.errors import ExitCode, FlasherError
+from flasher.formats.safe_text import one_line, printable
 from flasher.ui import UI
 
 log = logging.getLogger("flasher")
@@ -24,7 +25,7 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports a bad command line in ONE line (exit 2), not usage + error."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"error: {message} (see: {self.prog} --help)", file=sys.stderr)
+        print(f"error: {one_line(message)} (see: {self.prog} --help)", file=sys.stderr)
         raise SystemExit(int(ExitCode.BAD_INPUT))
 
 
@@ -42,12 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines may quote a board or a bundle (esptool's messages, -v notes): control
+    characters escaped as everywhere else (flasher/formats/safe_text.py), newlines kept."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record), keep_newlines=True)
+
+
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever sys.stderr is at the time (main() may run many times in-process)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
+        self.setFormatter(_PrintableFormatter("%(levelname).1s %(name)s: %(message)s"))
 
     @property
     def stream(self) -> TextIO:
@@ -108,8 +117,10 @@ def _run(args: argparse.Namespace, ui: UI, debug: bool) -> int:
     except Exception as exc:  # a bug: one line, the traceback only with --debug
         if debug:
             traceback.print_exc()
-        ui.error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the "
-                 "traceback)")
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        ui.error(f"{message} (run with --debug for the traceback)")
+        if ui.json_mode:
+            ui.emit_json({"ok": False, "error": message, "exit_code": int(ExitCode.INTERNAL)})
         return int(ExitCode.INTERNAL)
 
 

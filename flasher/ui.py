@@ -3,6 +3,12 @@
 Why one module: output rules are global — tables and summaries on stdout, progress bars and
 notes on stderr (so `--json` stdout stays machine-readable), errors as exactly one line on
 stderr, nothing fancy when the output is not a terminal.
+
+Terminal safety: text that came from a bundle, a board or a file goes into markup through
+`shown()` (rich markup escaped AND control characters escaped, flasher/formats/safe_text.py);
+as a second line of defence `table()` escapes control characters in every cell and title,
+`print()` in the whole line (newlines kept), `note`/`warning`/`error` in their text. JSON
+output needs nothing: `json.dumps` writes control characters as JSON \\u escapes.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from rich.progress import (BarColumn, DownloadColumn, Progress, TaskID, TextColu
                            TimeElapsedColumn, TransferSpeedColumn)
 from rich.table import Table
 
+from flasher.formats.safe_text import one_line, printable
+
 PIPE_WIDTH = 120      # width used when stdout is not a terminal (logs, tests)
 
 
@@ -30,6 +38,24 @@ def human_size(n: int) -> str:
         return f"{n} B"
     text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
     return f"{text} {unit}"
+
+
+def shown(text: object) -> str:
+    """Outside text for rich markup: control characters and markup both escaped."""
+    return escape(printable(text))
+
+
+def _safe_cells(table: Table) -> None:
+    """Escape control characters in every plain-string cell, header and title of `table`."""
+    if isinstance(table.title, str):
+        table.title = printable(table.title)
+    for column in table.columns:
+        column.header = printable(column.header) if isinstance(column.header, str) \
+            else column.header
+        cells = column._cells                      # rich keeps a column's cells here
+        for index, cell in enumerate(cells):
+            if isinstance(cell, str):
+                cells[index] = printable(cell)
 
 
 def _console(stream: TextIO) -> Console:
@@ -52,26 +78,27 @@ class UI:
     # ---- plain lines -----------------------------------------------------------------------
     def print(self, text: str = "", *, markup: bool = True) -> None:
         if not self.json_mode:
+            text = printable(text, keep_newlines=True)
             self.out.print(text if markup else escape(text), soft_wrap=True)
 
     def note(self, text: str) -> None:
         """A remark the user should read (stderr, so --json stays clean)."""
-        self.err.print(f"[yellow]note:[/yellow] {escape(text)}", soft_wrap=True)
+        self.err.print(f"[yellow]note:[/yellow] {shown(text)}", soft_wrap=True)
 
     def warning(self, text: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {escape(text)}", soft_wrap=True)
+        self.err.print(f"[yellow]warning:[/yellow] {shown(text)}", soft_wrap=True)
 
     def error(self, text: str) -> None:
         """Exactly one line on stderr, never wrapped."""
-        line = " ".join(text.split())
-        print(f"error: {line}", file=self.stderr, flush=True)
+        print(f"error: {one_line(text)}", file=self.stderr, flush=True)
 
     def error_detail(self, text: str) -> None:
         """The line after an error that says what to do (e.g. a diagnosis's fix)."""
-        print(" ".join(text.split()), file=self.stderr, flush=True)
+        print(one_line(text), file=self.stderr, flush=True)
 
     def table(self, table: Table) -> None:
         if not self.json_mode:
+            _safe_cells(table)
             self.out.print(table)
 
     def emit_json(self, data: Any) -> None:
@@ -100,7 +127,7 @@ class TransferBars:
                               TimeElapsedColumn(), console=self.console,
                               transient=False, refresh_per_second=8)
         self._bars.start()
-        self._task = self._bars.add_task(escape(label), total=total)
+        self._task = self._bars.add_task(shown(label), total=total)
 
     def update(self, done: int) -> None:
         if self._bars is not None and self._task is not None:

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from flasher.errors import UsageError
+from flasher.errors import WriteError
+from flasher.formats.local_files import check_output
 
 
 @dataclass
@@ -56,14 +57,19 @@ class ProductionLog:
         self.path = Path(path)
         self.csv = self.path.suffix.lower() == ".csv"
         self._lock = threading.Lock()
-        try:                      # fail before any board is touched, not after the first one
-            with open(self.path, "a", encoding="utf-8"):
-                pass
-        except OSError as exc:
-            raise UsageError(f"--log {self.path}: cannot write it ({exc.strerror or exc})") \
-                from None
+        # fail before any board is touched, not after the first one: a FIFO would block the
+        # first write, /dev/full fail it; only a regular file (or a new one) is a log
+        check_output(self.path, what="--log")
 
     def write(self, record: BoardRecord) -> None:
+        """Append one record; WriteError (one line) when the file cannot take it."""
+        try:
+            self._append(record)
+        except OSError as exc:
+            raise WriteError(f"--log {self.path}: cannot write the record of {record.port} "
+                             f"({exc.strerror or exc})") from None
+
+    def _append(self, record: BoardRecord) -> None:
         with self._lock, open(self.path, "a", encoding="utf-8", newline="") as f:
             if self.csv:
                 buf = io.StringIO()

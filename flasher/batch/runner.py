@@ -41,6 +41,7 @@ from flasher import api
 from flasher.device.board import DeviceInfo
 from flasher.diagnose.probe import explain_connect_failure
 from flasher.errors import ConnectError, ExitCode, FlasherError, PortError, UsageError
+from flasher.formats.limits import check_port_name
 from flasher.bundle.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def expand_ports(ports: list[str], patterns: list[str]) -> list[str]:
             chosen.append(name)
 
     for name in ports:
+        check_port_name(name)
         if name in chosen:
             raise UsageError(f"--port {name} is given twice")
         add(name)

@@ -17,13 +17,13 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
-from rich.markup import escape
+
 from rich.measure import Measurement
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from flasher.batch.runner import FAILED, INTERRUPTED, NOT_STARTED, OK, BoardRun
-from flasher.ui import UI, human_size, new_table
+from flasher.ui import UI, human_size, new_table, shown
 
 RESULT_TEXT = {OK: "[green]ok[/green]", FAILED: "[red]FAILED[/red]",
                INTERRUPTED: "[yellow]interrupted[/yellow]", NOT_STARTED: "[dim]not started[/dim]"}
@@ -35,11 +35,11 @@ def _short(text: str, limit: int = 72) -> str:
 
 def _phase(run: BoardRun, limit: int = 72) -> str:
     if run.result is None:
-        return escape(run.phase)
+        return shown(run.phase)
     if run.result == FAILED:
-        return f"{RESULT_TEXT[FAILED]} {escape(_short(_cause(run), limit))}"
+        return f"{RESULT_TEXT[FAILED]} {shown(_short(_cause(run), limit))}"
     if run.result == INTERRUPTED:
-        return f"{RESULT_TEXT[INTERRUPTED]} ({escape(run.phase)})"
+        return f"{RESULT_TEXT[INTERRUPTED]} ({shown(run.phase)})"
     return RESULT_TEXT[run.result]
 
 
@@ -58,7 +58,7 @@ def live_table(runs: list[BoardRun], width: int = 120) -> Table:
     """One line per board that fits `width` columns: the port's end and the percentage
     always show; the MAC goes first on a narrow terminal (the summary has it), then the
     bar shrinks, then the phase is cut."""
-    labels = [escape(_label(run.port)) for run in runs]
+    labels = [shown(_label(run.port)) for run in runs]
     phase_limit = 44
     show_mac = width >= 110
     fixed = max(len(label) for label in labels) + (19 if show_mac else 0) + 4 + 8 + 8
@@ -115,10 +115,10 @@ class BoardLines:
                 continue
             self._seen[run.index] = state
             if state[0] and not before[0] and run.info is not None:
-                self.ui.err.print(f"{escape(run.port)}: connected, {escape(run.info.description)}"
+                self.ui.err.print(f"{shown(run.port)}: connected, {shown(run.info.description)}"
                                   f", MAC {run.mac}", soft_wrap=True)
             if run.result is not None and before[1] is None:
-                self.ui.err.print(f"{escape(run.port)}: {_phase(run, 40)}"
+                self.ui.err.print(f"{shown(run.port)}: {_phase(run, 40)}"
                                   + (f" in {run.seconds:.1f} s" if run.result == OK else ""),
                                   soft_wrap=True)
 
@@ -134,10 +134,10 @@ def _detail(run: BoardRun) -> str:
         verified = all(r.verified for r in report.regions if r.action == "written")
         return f"{head}, {'verified' if verified else 'NOT verified (--no-verify)'}"
     if run.result == FAILED:
-        return escape(_short(_cause(run)))
+        return shown(_short(_cause(run)))
     if run.result == INTERRUPTED:
         where = run.phase if run.phase not in ("checking", "comparing") else "checking flash"
-        return escape(f"stopped while {where}") + ("" if run.bytes_done else ", nothing written")
+        return shown(f"stopped while {where}") + ("" if run.bytes_done else ", nothing written")
     return ""
 
 
@@ -146,7 +146,7 @@ def summary_table(runs: list[BoardRun]) -> Table:
     for column in table.columns[:5]:            # on a narrow terminal the detail folds
         column.no_wrap = True
     for run in runs:
-        table.add_row(escape(run.port), run.mac or "-", RESULT_TEXT[run.result or NOT_STARTED],
+        table.add_row(shown(run.port), run.mac or "-", RESULT_TEXT[run.result or NOT_STARTED],
                       human_size(run.bytes_written) if run.bytes_written else "-",
                       f"{run.seconds:.1f} s" if run.started is not None else "-",
                       _detail(run))

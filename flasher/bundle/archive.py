@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from flasher.errors import BundleError
+from flasher.formats.local_files import open_input
 from flasher.bundle.manifest import Manifest, Part, parse_manifest
 
 __all__ = ["Bundle", "Limits", "Manifest", "Part", "open_bundle"]
@@ -48,6 +49,11 @@ class Limits:
     max_total: int = 256 * 1024 * 1024
     max_members: int = 10_000
     max_manifest: int = 1024 * 1024
+
+
+def _close_owned(stream: IO[bytes], given: object) -> None:
+    if stream is not given:
+        stream.close()
 
 
 def check_member_name(name: str) -> None:
@@ -78,6 +84,7 @@ class Bundle:
 
     def __init__(self, zf: zipfile.ZipFile, *, source: str, limits: Limits) -> None:
         self._zf = zf
+        self._owned: IO[bytes] | None = None    # the file Bundle.open opened for a path
         self.source = source
         self.limits = limits
         self._total_read = 0                 # sum over distinct members of bytes read
@@ -94,24 +101,30 @@ class Bundle:
     def open(cls, path: str | Path | IO[bytes], *, limits: Limits | None = None) -> Bundle:
         """Open and validate a bundle; BundleError if it is not a usable zip."""
         source = str(path) if isinstance(path, (str, Path)) else getattr(path, "name", "<stream>")
+        # A path is opened as a regular file only: a FIFO would block, /dev/zero never ends.
+        stream = open_input(path, error=BundleError) if isinstance(path, (str, Path)) else path
         try:
-            zf = zipfile.ZipFile(path)
-        except FileNotFoundError:
-            raise BundleError(f"{source}: no such file") from None
-        except IsADirectoryError:
-            raise BundleError(f"{source}: is a folder, expected a fw.zip file") from None
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
-            raise BundleError(f"{source}: not a valid zip file ({exc})") from None
+            zf = zipfile.ZipFile(stream)
         except OSError as exc:
+            _close_owned(stream, path)
             raise BundleError(f"{source}: cannot read ({exc.strerror or exc})") from None
+        except Exception as exc:  # BadZipFile, and what zipfile raises on hostile headers
+            _close_owned(stream, path)
+            raise BundleError(f"{source}: not a valid zip file ({exc})") from None
         try:
-            return cls(zf, source=source, limits=limits or Limits())
+            bundle = cls(zf, source=source, limits=limits or Limits())
         except BaseException:
             zf.close()
+            _close_owned(stream, path)
             raise
+        if stream is not path:
+            bundle._owned = stream
+        return bundle
 
     def close(self) -> None:
         self._zf.close()
+        if self._owned is not None:
+            self._owned.close()
 
     def __enter__(self) -> Bundle:
         return self

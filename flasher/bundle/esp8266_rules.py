@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from flasher.errors import PlanError
-from flasher.bundle.manifest import Part
+from flasher.bundle.manifest import Part, parse_int
+from flasher.formats.limits import U32_LIMIT, check_range
 
 
 class Region(Protocol):
@@ -52,8 +53,10 @@ def apply_part_rules(part: Part, reg: Region, flash_size: int | None,
             reg.address = new
     addr1 = part.extra.get("addr1")
     if addr1 is not None:
-        second = addr1 if isinstance(addr1, str) else f"{int(addr1):#x}"
-        reg.explain = (f"slot 0 at {reg.address:#x}; addr1 {second} is the second slot, "
+        what = f"part {part.name!r} key 'addr1'"
+        second = check_range(parse_int(addr1, what=what), 0, U32_LIMIT - 1, what=what,
+                             error=PlanError)
+        reg.explain = (f"slot 0 at {reg.address:#x}; addr1 {second:#x} is the second slot, "
                        "written by OTA updates, not by flashing (as mos)")
 
 

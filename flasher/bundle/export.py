@@ -6,7 +6,11 @@ Why: users who cannot run our flasher still need the exact bytes and addresses. 
   `esptool --chip esp32 -p PORT write-flash @flash_args` (esptool expands `@file`,
   esptool/__init__.py expand_file_arguments);
 - `flash.sh`: the same as one explicit command, run from the export folder;
-- `merged.bin`: the whole image from 0x0 to the end of the last region (0xFF in gaps).
+- `merged.bin`: the whole image from 0x0 to the end of the last region (0xFF in gaps), written
+  piece by piece (the plan has bounded it to the chip's largest flash, 16 MB).
+Existing files are never replaced silently: a target that is a file, or a folder already holding
+files of these names, is refused (one line, nothing written) unless `--force`; a symlink is never
+followed or replaced.
 All commands pass `--flash-mode keep --flash-freq keep --flash-size keep`: esptool then leaves the
 boot image header alone (it patches the 0x1000 image only when a setting is not "keep",
 esptool/cmds.py `_update_image_flash_params`), so the device gets OUR bytes, already patched by
@@ -23,10 +27,12 @@ import os
 import re
 import shlex
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from flasher.bundle.plan import Plan
+from flasher.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -88,41 +94,89 @@ def esptool_command(plan: Plan, files: list[ExportedFile], *, port: str = "PORT"
     return cmd
 
 
-def _write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+def _write(path: Path, data: bytes | str | Iterable[bytes], mode: int = 0o644, *,
+           replace: bool = False) -> tuple[int, str]:
+    """Write `data` (or its pieces) to a NEW file at `path`; (bytes, sha256 hex) written.
+    With `replace` an existing regular file is truncated; a symlink is never followed."""
     if isinstance(data, str):
         data = data.encode("utf-8")
-    path.write_bytes(data)
-    os.chmod(path, mode)
+    pieces = [data] if isinstance(data, bytes) else data
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    flags |= os.O_TRUNC if replace else os.O_EXCL
+    digest, size = hashlib.sha256(), 0
+    try:
+        fd = os.open(path, flags, mode)
+        with os.fdopen(fd, "wb") as f:
+            for piece in pieces:
+                f.write(piece)
+                digest.update(piece)
+                size += len(piece)
+        os.chmod(path, mode)
+    except OSError as exc:
+        raise UsageError(f"export: cannot write {path} ({exc.strerror or exc})") from None
+    return size, digest.hexdigest()
 
 
-def export_plan(plan: Plan, directory: str | os.PathLike[str], *, merged: bool = True,
-                port: str = "PORT") -> ExportSummary:
-    """Write part files, `flash_args`, `flash.sh` and (optionally) `merged.bin` into directory.
+def _prepare(out: Path, names: list[str], overwrite: bool) -> None:
+    """Refuse (one line, nothing written) a target that is not a folder, and files the
+    export would replace unless `overwrite`; symlinks and non-files are never replaced."""
+    if os.path.lexists(out) and not out.is_dir():     # a file, a dangling link
+        raise UsageError(f"export: {out} exists and is not a folder; name a new or existing "
+                         "folder (nothing was written)")
+    if not out.exists():
+        try:
+            out.mkdir(parents=True)
+        except OSError as exc:
+            raise UsageError(f"export: cannot create {out} ({exc.strerror or exc})") from None
+        return
+    present = [name for name in names if os.path.lexists(out / name)]
+    odd = [name for name in present
+           if (out / name).is_symlink() or not (out / name).is_file()]
+    if odd:
+        raise UsageError(f"export: {out / odd[0]} is a link or not a regular file; refusing to "
+                         "replace it (nothing was written)")
+    if present and not overwrite:
+        raise UsageError(f"export: {out} already holds {', '.join(present[:3])}"
+                         + (f" and {len(present) - 3} more" if len(present) > 3 else "")
+                         + "; pass --force to replace them (nothing was written)")
 
-    The directory is created if needed; existing files with the same names are overwritten.
-    """
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    summary = ExportSummary(str(out))
-    used: set[str] = set()
+
+def part_file_names(plan: Plan) -> list[str]:
+    """`<address>_<part>.bin` per region, made unique."""
+    used: list[str] = []
     for reg in plan.regions:
         base = f"{reg.address:#08x}_{safe_file_name(reg.name)}"
         name, n = f"{base}.bin", 1
         while name in used:
             n += 1
             name = f"{base}_{n}.bin"
-        used.add(name)
-        content = reg.content()
-        _write(out / name, content)
-        summary.files.append(ExportedFile(name, reg.address, len(content), reg.name,
-                                          hashlib.sha256(content).hexdigest()))
+        used.append(name)
+    return used
+
+
+def export_plan(plan: Plan, directory: str | os.PathLike[str], *, merged: bool = True,
+                port: str = "PORT", overwrite: bool = False) -> ExportSummary:
+    """Write part files, `flash_args`, `flash.sh` and (optionally) `merged.bin` into directory.
+
+    The directory is created if needed. UsageError, before anything is written, when it is a
+    file, or when files of these names exist there and `overwrite` is not set. Fill parts and
+    `merged.bin` are streamed (the plan bounds them to the chip's largest flash).
+    """
+    out = Path(directory)
+    names = part_file_names(plan)
+    summary = ExportSummary(str(out))
+    _prepare(out, names + [summary.flash_args, summary.script]
+             + (["merged.bin"] if merged and plan.regions else []), overwrite)
+    for reg, name in zip(plan.regions, names):
+        size, sha256 = _write(out / name, reg.chunks(), replace=overwrite)
+        summary.files.append(ExportedFile(name, reg.address, size, reg.name, sha256))
         if reg.encrypt:
             summary.encrypted_parts.append(reg.name)
 
     summary.command = esptool_command(plan, summary.files, port=port)
     args_lines = [" ".join(KEEP_FLAGS)]
     args_lines += [f"{f.address:#x} {f.name}" for f in summary.files]
-    _write(out / summary.flash_args, "\n".join(args_lines) + "\n")
+    _write(out / summary.flash_args, "\n".join(args_lines) + "\n", replace=overwrite)
 
     header = [
         "#!/bin/sh",
@@ -145,12 +199,11 @@ def export_plan(plan: Plan, directory: str | os.PathLike[str], *, merged: bool =
     cmd[cmd.index("PORT")] = '"$PORT"'
     body = ['set -e', 'cd "$(dirname "$0")"', 'PORT="${1:?usage: $0 PORT}"',
             " \\\n  ".join(cmd)]
-    _write(out / summary.script, "\n".join(header + body) + "\n", 0o755)
+    _write(out / summary.script, "\n".join(header + body) + "\n", 0o755, replace=overwrite)
 
     if merged and plan.regions:
-        image = plan.image(plan.end)
-        _write(out / "merged.bin", image)
-        summary.merged_size = len(image)
+        summary.merged_size, _ = _write(out / "merged.bin", plan.image_chunks(plan.end),
+                                        replace=overwrite)
     else:
         summary.merged = None
     log.info("exported %d part files to %s", len(summary.files), out)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flasher.errors import BundleError
+from flasher.formats.limits import U32_LIMIT, check_range, check_span, int_text, short_number
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,14 @@ PART_KEYS = frozenset(
 )
 MANIFEST_KEYS = frozenset({"name", "platform", "version", "build_id", "build_timestamp", "parts"})
 
-_MAX_U32 = 0xFFFFFFFF
+MAX_DEPTH = 32          # nesting of arrays/objects; real manifests use 3 (parts, part, src)
 _HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
+
+
+def _brief(value: Any, limit: int = 40) -> str:
+    """A JSON value for an error line, cut at `limit` characters."""
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def parse_int(value: Any, *, what: str) -> int:
@@ -43,22 +50,15 @@ def parse_int(value: Any, *, what: str) -> int:
     `what` names the part and key for the error message, e.g. "part 'boot' key 'addr'".
     """
     if isinstance(value, bool):
-        raise BundleError(f"{what}: expected an integer, got {json.dumps(value)}")
+        raise BundleError(f"{what}: expected an integer, got {_brief(value)}")
     if isinstance(value, int):
         return value
     if isinstance(value, float):
         if value.is_integer():
             return int(value)
-        raise BundleError(f"{what}: expected an integer, got {value!r}")
+        raise BundleError(f"{what}: expected an integer, got {short_number(value)}")
     if isinstance(value, str):
-        text = value.strip().replace("_", "")
-        try:
-            return int(text, 0)
-        except ValueError:
-            pass
-        if text.isdigit():  # "0010": int(x, 0) rejects leading zeros, plain decimal is meant
-            return int(text, 10)
-        raise BundleError(f"{what}: {value!r} is not a number (use e.g. 4096 or \"0x1000\")")
+        return int_text(value, what=what, error=BundleError)
     raise BundleError(f"{what}: expected an integer, got {type(value).__name__}")
 
 
@@ -70,12 +70,12 @@ def parse_bool(value: Any, *, what: str) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise BundleError(f"{what}: expected true or false, got {json.dumps(value)}")
+    raise BundleError(f"{what}: expected true or false, got {_brief(value)}")
 
 
 def _parse_digest(value: Any, length: int, *, what: str) -> str:
     if not isinstance(value, str) or len(value) != length or not _HEX_RE.match(value):
-        raise BundleError(f"{what}: expected {length} hex digits, got {json.dumps(value)}")
+        raise BundleError(f"{what}: expected {length} hex digits, got {_brief(value)}")
     return value.lower()
 
 
@@ -161,7 +161,7 @@ def _opt_str(obj: dict[str, Any], key: str, what: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise BundleError(f"{what} key {key!r}: expected a string, got {json.dumps(value)}")
+        raise BundleError(f"{what} key {key!r}: expected a string, got {_brief(value)}")
     return str(value)
 
 
@@ -177,20 +177,15 @@ def parse_part(name: str, obj: Any) -> Part:
         part.src_files = src
     elif src is not None:
         if not isinstance(src, str) or not src.strip():
-            raise BundleError(f"{what} key 'src': expected a file name, got {json.dumps(src)}")
+            raise BundleError(f"{what} key 'src': expected a file name, got {_brief(src)}")
         part.src = src
-    if "addr" in obj and obj["addr"] is not None:
-        part.addr = parse_int(obj["addr"], what=f"{what} key 'addr'")
-        if not 0 <= part.addr <= _MAX_U32:
-            raise BundleError(f"{what} key 'addr': {part.addr} is outside 0..0xFFFFFFFF")
-    if "size" in obj and obj["size"] is not None:
-        part.size = parse_int(obj["size"], what=f"{what} key 'size'")
-        if not 0 <= part.size <= _MAX_U32:
-            raise BundleError(f"{what} key 'size': {part.size} is negative or too large")
-    if "fill" in obj and obj["fill"] is not None:
-        part.fill = parse_int(obj["fill"], what=f"{what} key 'fill'")
-        if not 0 <= part.fill <= 0xFF:
-            raise BundleError(f"{what} key 'fill': {part.fill} is not a byte value (0..255)")
+    for key, high in (("addr", U32_LIMIT - 1), ("size", U32_LIMIT - 1), ("fill", 0xFF)):
+        if obj.get(key) is not None:
+            value = parse_int(obj[key], what=f"{what} key {key!r}")
+            setattr(part, key, check_range(value, 0, high, what=f"{what} key {key!r}",
+                                           error=BundleError))
+    if part.addr is not None and part.size:
+        check_span(part.addr, part.size, what=what)
     part.ptn = _opt_str(obj, "ptn", what)
     part.type = _opt_str(obj, "type", what)
     if obj.get("cs_sha1") is not None:
@@ -224,6 +219,20 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _check_depth(obj: Any) -> None:
+    """BundleError when arrays/objects nest deeper than MAX_DEPTH (walked without recursion,
+    so printing or re-encoding the manifest later cannot hit the recursion limit)."""
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise BundleError(f"manifest.json nests arrays/objects more than {MAX_DEPTH} "
+                                  "deep")
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+
+
 def parse_manifest(raw: bytes) -> Manifest:
     """Parse manifest.json bytes. Duplicate keys are an error (two `app` parts is ambiguous)."""
     try:
@@ -236,6 +245,12 @@ def parse_manifest(raw: bytes) -> Manifest:
         raise BundleError(
             f"manifest.json is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise BundleError(f"manifest.json nests arrays/objects more than {MAX_DEPTH} deep") \
+            from None
+    except ValueError as exc:   # an integer of more than 4300 digits (int_max_str_digits)
+        raise BundleError(f"manifest.json: unusable value ({str(exc).split(':')[0]})") from None
+    _check_depth(obj)
     if not isinstance(obj, dict):
         raise BundleError("manifest.json: expected a JSON object at the top level")
     parts_obj = obj.get("parts")

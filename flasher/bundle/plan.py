@@ -15,8 +15,11 @@ Address rules (mos cli/flash/esp/flasher/flash.go lines 95-117, decisions in doc
 - a `fill` part with `ptn` and no size fills to the end of the partition (mos flash.go:112).
 - whatever the reading, the region must lie entirely inside the named partition, else PlanError.
 Checks (PlanError, one line, hex addresses): 4 KB aligned start (mos sanityCheckImages requires
-it; the erase unit is a 4 KB sector), overlaps, end beyond the flash size, unknown partition,
-data larger than its partition, missing src file. `flash: false` parts are skipped with a reason
+it; the erase unit is a 4 KB sector), overlaps, end beyond the flash size (when the size is not
+known yet: beyond the largest flash the chip can address, 16 MB, flasher/formats/limits.py),
+unknown partition, data larger than its partition, missing src file, a partition ending past
+that largest flash. Fill parts are never materialised here: a region knows its fill byte and
+size, and `Region.chunks()` yields at most 64 KB at a time (digests, export, image). `flash: false` parts are skipped with a reason
 (note: mos's ESP Flash() iterates all parts and ignores `flash`; we honour it).
 
 ESP8266 (mos cli/flash/esp/flasher/flash.go): the boot image (rBoot) is at 0x0; a part of type
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +41,7 @@ from flasher.bundle import esp8266_rules
 from flasher.bundle.archive import Bundle
 from flasher.errors import BundleError, DeviceMismatchError, PlanError
 from flasher.bundle.image_header import FlashParams, HeaderPatch, patch_image_header
+from flasher.formats.limits import check_flash_size, check_flash_span
 from flasher.bundle.manifest import Part
 from flasher.formats.partition_table import PartitionTable
 
@@ -114,13 +119,27 @@ class Region:
             return self.data
         return bytes([self.fill or 0]) * self.size
 
+    def chunks(self) -> Iterator[bytes]:
+        """The bytes written, in pieces of at most FILL_CHUNK (a fill is never built whole)."""
+        if self.data is not None:
+            yield self.data
+            return
+        yield from fill_chunks(self.fill or 0, self.size)
+
+    def digests(self) -> tuple[str, str]:
+        """(sha256, md5) hex of the content, computed piece by piece."""
+        sha, md5 = hashlib.sha256(), hashlib.md5()
+        for piece in self.chunks():
+            sha.update(piece)
+            md5.update(piece)
+        return sha.hexdigest(), md5.hexdigest()
+
     def to_dict(self) -> dict[str, Any]:
-        content = self.content()
+        sha256, md5 = self.digests()
         return {"name": self.name, "type": self.part_type, "address": self.address,
                 "size": self.size, "end": self.end, "fill": self.fill, "source": self.source,
                 "why": self.why, "partition": self.partition, "encrypt": self.encrypt,
-                "explain": self.explain, "sha256": hashlib.sha256(content).hexdigest(),
-                "md5": hashlib.md5(content).hexdigest(),
+                "explain": self.explain, "sha256": sha256, "md5": md5,
                 "header": self.header.to_dict() if self.header else None}
 
 
@@ -166,13 +185,19 @@ class Plan:
     def image(self, size: int | None = None) -> bytes:
         """The whole flash as it will be: 0xFF where nothing is written. Length: `size`, else
         the plan's flash size, else the end of the last region."""
+        return b"".join(self.image_chunks(size))
+
+    def image_chunks(self, size: int | None = None) -> Iterator[bytes]:
+        """`image()` in pieces (gaps and fills at most FILL_CHUNK each): export streams it."""
         length = size if size is not None else (self.options.flash_size or self.end)
         if length < self.end:
             raise ValueError(f"image size {length:#x} is smaller than the plan end {self.end:#x}")
-        out = bytearray(b"\xFF" * length)
-        for reg in self.regions:
-            out[reg.address:reg.end] = reg.content()
-        return bytes(out)
+        pos = 0
+        for reg in sorted(self.regions, key=lambda r: r.address):
+            yield from fill_chunks(0xFF, reg.address - pos)
+            yield from reg.chunks()
+            pos = reg.end
+        yield from fill_chunks(0xFF, length - pos)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.bundle_name, "version": self.version, "build_id": self.build_id,
@@ -182,6 +207,18 @@ class Plan:
                 "skipped": [s.to_dict() for s in self.skipped], "warnings": list(self.warnings),
                 "partition_table": (self.partition_table.to_dict()
                                     if self.partition_table else None)}
+
+
+FILL_CHUNK = 64 * 1024
+
+
+def fill_chunks(value: int, size: int) -> Iterator[bytes]:
+    """`size` bytes of `value`, as pieces of at most FILL_CHUNK bytes."""
+    block = bytes([value]) * min(size, FILL_CHUNK)
+    while size > 0:
+        piece = block if size >= len(block) else block[:size]
+        yield piece
+        size -= len(piece)
 
 
 def _fmt_range(start: int, end: int) -> str:
@@ -224,9 +261,13 @@ class _Builder:
         if pt.src is None:
             raise PlanError(f"part {pt.name!r}: the partition table part has no 'src' file")
         try:
-            return PartitionTable.parse(self.data(pt))
+            table = PartitionTable.parse(self.data(pt))
         except BundleError as exc:
             raise BundleError(f"part {pt.name!r}: {exc}") from None
+        for ptn in table.partitions:
+            check_flash_span(ptn.offset, ptn.size, self.platform.chip,
+                             what=f"part {pt.name!r}: partition {ptn.label!r}", error=PlanError)
+        return table
 
     def resolve(self, part: Part) -> tuple[int, int | None, str]:
         """(address, fill size override or None, why) for a part."""
@@ -328,8 +369,10 @@ class _Builder:
             reg.why += f"; header patched: {patch.reason}"
 
 
-def check_regions(regions: list[Region], flash_size: int | None) -> None:
-    """Alignment, flash size and overlap checks; PlanError on the first problem (by address)."""
+def check_regions(regions: list[Region], flash_size: int | None,
+                  chip: str | None = None) -> None:
+    """Alignment, flash size and overlap checks; PlanError on the first problem (by address).
+    Without a flash size, every region must end within the largest flash `chip` addresses."""
     ordered = sorted(regions, key=lambda r: (r.address, r.end))
     for reg in ordered:
         if reg.address % SECTOR:
@@ -338,6 +381,8 @@ def check_regions(regions: list[Region], flash_size: int | None) -> None:
         if flash_size is not None and reg.end > flash_size:
             raise PlanError(f"part {reg.name!r} ({_fmt_range(reg.address, reg.end)}) ends beyond "
                             f"the flash size {flash_size:#x} ({flash_size // 1024} KB)")
+        check_flash_span(reg.address, reg.size, chip, what=f"part {reg.name!r}",
+                         error=PlanError)
     last: Region | None = None
     for reg in ordered:
         if last is not None and reg.address < last.end:
@@ -350,9 +395,11 @@ def check_regions(regions: list[Region], flash_size: int | None) -> None:
 def build_plan(bundle: Bundle, options: PlanOptions | None = None) -> Plan:
     """Resolve every part of the bundle into a checked, address-ordered Plan."""
     options = options or PlanOptions()
+    if options.flash_size is not None:
+        check_flash_size(options.flash_size, platform_info(bundle.manifest.platform).chip)
     builder = _Builder(bundle, options)
     regions = [r for r in (builder.region(p) for p in bundle.manifest.parts) if r is not None]
-    check_regions(regions, options.flash_size)
+    check_regions(regions, options.flash_size, builder.platform.chip)
     if builder.platform.platform == "esp8266":
         esp8266_rules.check_sys_params_area(regions, options.flash_size)
     regions.sort(key=lambda r: r.address)

@@ -8,18 +8,18 @@ board, a flash dump, a sector file or a fw.zip, and says who wrote it: rBoot, on
 from __future__ import annotations
 
 import argparse
+import os
 import zipfile
-from pathlib import Path
 from typing import Any
-
-from rich.markup import escape
 
 from flasher.formats import boot_cfg as bootcfg
 from flasher.api import open_plan, read_flash
 from flasher.commands.common import (add_output_arguments, add_port_arguments,
                                      connect_options, parse_int)
 from flasher.errors import UsageError
-from flasher.ui import UI
+from flasher.formats.limits import U32_LIMIT, check_flash_span, check_range
+from flasher.formats.local_files import open_input
+from flasher.ui import UI, shown
 
 NAME = "bootcfg"
 HELP = "decode a boot_cfg (rBoot config) sector from a board, an image or a fw.zip"
@@ -42,18 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _from_file(path: str, addr: int) -> tuple[bytes, str]:
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"{path}: no such file")
-    if zipfile.is_zipfile(file):
-        with open_plan(file) as (_bundle, plan):
-            for reg in plan.regions:
-                if reg.name == "boot_cfg" or reg.part_type == "boot_cfg":
-                    return reg.content()[:bootcfg.SECTOR_SIZE], (
-                        f"part {reg.name!r} of {path} (written at {reg.address:#x})")
-        raise UsageError(f"{path}: the bundle has no boot_cfg part")
-    size = file.stat().st_size
-    with open(file, "rb") as f:
+    with open_input(path) as f:                 # a regular file: never a FIFO or a device
+        is_zip = zipfile.is_zipfile(f)
+        f.seek(0)
+        if is_zip:
+            with open_plan(path) as (_bundle, plan):
+                for reg in plan.regions:
+                    if reg.name == "boot_cfg" or reg.part_type == "boot_cfg":
+                        return next(reg.chunks())[:bootcfg.SECTOR_SIZE], (
+                            f"part {reg.name!r} of {path} (written at {reg.address:#x})")
+            raise UsageError(f"{path}: the bundle has no boot_cfg part")
+        size = os.fstat(f.fileno()).st_size
         if size <= bootcfg.SECTOR_SIZE:
             return f.read(), f"{path}"
         if addr + bootcfg.CONFIG_LEN > size:
@@ -78,6 +77,9 @@ def decode_report(data: bytes, where: str, addr: int, checksum: bool) -> dict[st
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
+    check_range(args.addr, 0, U32_LIMIT - 1, what="--addr")
+    check_flash_span(args.addr, bootcfg.SECTOR_SIZE, None, what="--addr (the sector)",
+                     error=UsageError)
     if args.image and args.port:
         raise UsageError("give either an IMAGE or --port, not both")
     if args.image:
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     if ui.json_mode:
         ui.emit_json(report)
         return 0
-    ui.print(f"source: {escape(where)}")
+    ui.print(f"source: {shown(where)}")
     for line in report["lines"]:
-        ui.print(escape(line))
+        ui.print(shown(line))
     return 0

@@ -7,6 +7,7 @@ same port/baud/reset flags with the same defaults and help texts.
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import replace
 
 from esptool.util import FatalError, flash_size_bytes
@@ -15,24 +16,32 @@ from flasher.api import DETECT, FlashOptions
 from flasher.device.connect import AFTER_MODES, BEFORE_MODES, ROM_BAUD, ConnectOptions
 from flasher.errors import UsageError
 from flasher.bundle.image_header import KEEP
+from flasher.formats.limits import check_baud, check_flash_size, check_range, int_text
 
 DEFAULT_BAUD = 921600
+_SIZE = re.compile(r"[0-9]{1,6}(KB|MB)")
+MAX_CONNECT_ATTEMPTS = 100      # esptool's default is 7; each failed attempt takes ~0.5 s
 
 
 def parse_int(text: str) -> int:
-    """argparse type for addresses: 0x7000 or 28672."""
+    """argparse type for addresses: 0x7000 or 28672 (ranges are checked by the command)."""
     try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 0x7000)") from None
+        return int_text(text, what="number")
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def parse_size(text: str) -> int:
-    """"4MB" / "512KB" -> bytes; UsageError otherwise."""
+def parse_size(text: str, chip: str | None = None) -> int:
+    """"4MB" / "512KB" -> bytes, at most what `chip` (default: any) addresses; UsageError
+    otherwise."""
+    body = text.strip().upper()
     try:
-        return int(flash_size_bytes(text.strip().upper()))
+        if not _SIZE.fullmatch(body):        # esptool's parser reads "4MB<anything>" as 4MB
+            raise ValueError(body)
+        size = int(flash_size_bytes(body))
     except (FatalError, ValueError):
-        raise UsageError(f"flash size {text!r}: use a size such as 4MB or 512KB") from None
+        raise UsageError(f"flash size {text[:40]!r}: use a size such as 4MB or 512KB") from None
+    return check_flash_size(size, chip, what=f"flash size {body}")
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, json_help: str | None = None) -> None:
@@ -76,10 +85,10 @@ def add_header_arguments(parser: argparse.ArgumentParser, *, size_default: str) 
 
 
 def connect_options(args: argparse.Namespace) -> ConnectOptions:
-    if args.baud <= 0:
-        raise UsageError(f"--baud {args.baud}: must be positive")
-    if args.connect_attempts < 1:
-        raise UsageError("--connect-attempts must be at least 1")
+    """The connect options, every number checked (before any port is opened); the baud
+    against the fastest chip here, against the bundle's chip once it is planned."""
+    check_baud(args.baud)
+    check_range(args.connect_attempts, 1, MAX_CONNECT_ATTEMPTS, what="--connect-attempts")
     return ConnectOptions(before=args.before, attempts=args.connect_attempts, baud=args.baud)
 
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rich.markup import escape
-
 from flasher.commands.common import add_output_arguments
 from flasher.diagnose.probe import ROM_BAUD, ROM_LOG_BAUD_26MHZ, ProbeOptions, diagnose
 from flasher.diagnose.verdict import Cause
 from flasher.errors import ExitCode, UsageError
+from flasher.formats.limits import check_baud, check_seconds
+from flasher.formats.local_files import check_output
 from flasher.device.ports import resolve_port
-from flasher.ui import UI
+from flasher.ui import UI, shown
 
+MAX_LISTEN_S = 60.0
 NAME = "diagnose"
 HELP = "find out why a board does not answer (cause and fix); --record saves the session"
 
@@ -49,8 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
-    if args.listen <= 0 or args.listen > 60:
-        raise UsageError("--listen must be between 0 and 60 seconds")
+    check_seconds(args.listen, what="--listen", high=MAX_LISTEN_S)
+    for baud in args.baud:
+        check_baud(baud, args.chip)
+    if args.record:
+        check_output(args.record, what="--record")      # before the port opens
     port = resolve_port(args.port)
     bauds = tuple(dict.fromkeys([ROM_BAUD, ROM_LOG_BAUD_26MHZ, *args.baud]))
     interactive = args.ask or (not args.no_ask and sys.stdin.isatty() and not ui.json_mode)
@@ -59,24 +63,28 @@ def run(args: argparse.Namespace, ui: UI) -> int:
                            ask_user=ui.note if interactive else None,
                            expected_chip=args.chip.upper())
     if not ui.json_mode:
-        ui.print(f"listening on {escape(port)} at {', '.join(map(str, bauds))} baud, then "
+        ui.print(f"listening on {shown(port)} at {', '.join(map(str, bauds))} baud, then "
                  "trying the ROM loader...")
     diagnosis, findings, capture = diagnose(port, options)
     if args.record:
         capture.note = f"flasher diagnose: {diagnosis.cause.value}"
-        capture.save(args.record)
+        try:
+            capture.save(args.record)
+        except OSError as exc:                  # disk full, /dev/full swapped in meanwhile
+            raise UsageError(f"--record {args.record}: cannot write it "
+                             f"({exc.strerror or exc})") from None
     if ui.json_mode:
         ui.emit_json({"ok": diagnosis.ok, "port": port, "diagnosis": diagnosis.to_dict(),
                       "findings": findings.to_dict(), "record": args.record})
     else:
         color = "green" if diagnosis.ok else "red"
-        ui.print(f"[bold {color}]cause:[/bold {color}] {escape(diagnosis.summary)}")
-        ui.print(f"[bold]fix:[/bold] {escape(diagnosis.fix)}")
+        ui.print(f"[bold {color}]cause:[/bold {color}] {shown(diagnosis.summary)}")
+        ui.print(f"[bold]fix:[/bold] {shown(diagnosis.fix)}")
         for item in diagnosis.evidence:
-            ui.print(f"[dim]  evidence: {escape(item)}[/dim]")
+            ui.print(f"[dim]  evidence: {shown(item)}[/dim]")
         if args.record:
-            ui.print(f"[dim]session saved to {escape(args.record)} (replay: emu-rom --replay "
-                     f"{escape(args.record)})[/dim]")
+            ui.print(f"[dim]session saved to {shown(args.record)} (replay: emu-rom --replay "
+                     f"{shown(args.record)})[/dim]")
     if diagnosis.ok:
         return 0
     return int(ExitCode.DEVICE_MISMATCH if diagnosis.cause is Cause.WRONG_CHIP

@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rich.markup import escape
-
 from flasher.api import DETECT, flash
 from flasher.commands.common import (add_header_arguments, add_output_arguments,
                                      add_port_arguments, flash_options)
@@ -21,7 +19,7 @@ from flasher.errors import ConnectError
 from flasher.commands.flash_many import add_multi_arguments, run_multi, single_board_log, wants_multi
 from flasher.device.ports import resolve_port
 from flasher.bundle.plan import Plan
-from flasher.ui import UI, human_size, new_table
+from flasher.ui import UI, human_size, new_table, shown
 from flasher.write.writer import FlashReport
 
 NAME = "flash"
@@ -46,7 +44,7 @@ def device_line(info: DeviceInfo) -> str:
     flash = human_size(info.flash_size) if info.flash_size else "unknown size"
     flash_id = f" (id {info.flash_id:#08x})" if info.flash_id is not None else ""
     loader = "stub" if info.stub else "ROM loader"
-    return (f"[bold]Board[/bold]  {escape(info.description)} on {escape(info.port)}, "
+    return (f"[bold]Board[/bold]  {shown(info.description)} on {shown(info.port)}, "
             f"MAC {info.mac or '?'}, flash {flash}{flash_id}, {loader}, {info.baud} baud")
 
 
@@ -54,8 +52,8 @@ def show_connected(ui: UI, info: DeviceInfo, plan: Plan, notes: list[str]) -> No
     if ui.json_mode:
         return
     ui.print(device_line(info))
-    ui.print(f"[bold]Bundle[/bold] {escape(plan.bundle_name or '?')} "
-             f"{escape(plan.version or '')}: {len(plan.regions)} parts, "
+    ui.print(f"[bold]Bundle[/bold] {shown(plan.bundle_name or '?')} "
+             f"{shown(plan.version or '')}: {len(plan.regions)} parts, "
              f"{human_size(sum(r.size for r in plan.regions))}"
              + (f", {len(plan.skipped)} skipped" if plan.skipped else ""))
     for note in notes:
@@ -64,9 +62,9 @@ def show_connected(ui: UI, info: DeviceInfo, plan: Plan, notes: list[str]) -> No
 
 def _action_text(r: Any) -> str:
     if r.action == "skipped":
-        return f"[dim]skipped: {escape(r.reason)}[/dim]"
+        return f"[dim]skipped: {shown(r.reason)}[/dim]"
     if r.action == "unchanged":
-        return f"unchanged ({escape(r.reason)})" if r.reason else "unchanged"
+        return f"unchanged ({shown(r.reason)})" if r.reason else "unchanged"
     how = "erased" if r.bytes_sent == 0 and r.erased_bytes else "written"
     return f"{how} {r.written_sectors} of {r.sectors} sectors"
 
@@ -75,7 +73,7 @@ def report_table(report: FlashReport) -> Any:
     table = new_table("Result", "part", "address", "size", "action", "sent", "time", "verified")
     for r in report.regions:
         verified = {True: "[green]yes[/green]", False: "[red]NO[/red]", None: "-"}[r.verified]
-        table.add_row(escape(r.name), f"{r.address:#08x}" if r.action != "skipped" else "",
+        table.add_row(shown(r.name), f"{r.address:#08x}" if r.action != "skipped" else "",
                       human_size(r.size) if r.size else "", _action_text(r),
                       human_size(r.bytes_sent) if r.bytes_sent else "-",
                       f"{r.seconds:.2f} s" if r.action != "skipped" else "", verified)

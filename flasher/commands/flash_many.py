@@ -19,17 +19,19 @@ from typing import Any
 
 from flasher.api import FlashResult, open_plan
 from flasher.commands.common import flash_options
-from flasher.errors import ExitCode, FlasherError, UsageError
+from flasher.errors import ExitCode, FlasherError
+from flasher.formats.limits import check_baud, check_range
 from flasher.batch.runner import FAILED, INTERRUPTED, OK, Batch, BoardRun, expand_ports
 from flasher.batch.view import (BoardLines, common_notes, json_doc, print_summary_table,
                                 summary_line)
 from flasher.bundle.plan import PlanOptions
 from flasher.batch.production_log import BoardRecord, ProductionLog, utc_now
-from flasher.ui import UI
+from flasher.ui import UI, shown
 
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 30.0           # after Ctrl-C: how long to wait for the boards to stop
+MAX_PARALLEL = 256              # boards at a time: one thread and one open port each
 
 
 def add_multi_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,24 +71,30 @@ def exit_code_for(runs: list[BoardRun], interrupted: bool) -> int:
 
 def run_multi(args: argparse.Namespace, ui: UI) -> int:
     ports = expand_ports(list(args.port or []), list(args.ports))
-    if args.max_parallel is not None and args.max_parallel < 1:
-        raise UsageError("--max-parallel must be at least 1")
+    if args.max_parallel is not None:
+        check_range(args.max_parallel, 1, MAX_PARALLEL, what="--max-parallel")
     options = flash_options(args)
+    production = ProductionLog(args.log) if args.log else None   # checked, not yet written
     pre = PlanOptions(flash_size=options.explicit_size(), keep_fs=options.keep_fs,
                       header=options.offline_header())
     with open_plan(args.bundle, pre) as (_, plan):      # bundle errors: exit 2, no port opened
         plan_info = {"name": plan.bundle_name, "version": plan.version,
                      "build_id": plan.build_id}
-    production = ProductionLog(args.log) if args.log else None
+    check_baud(options.connect.baud, plan.chip)
+    log_failures: list[FlasherError] = []
 
     def finished(run: BoardRun) -> None:
         if production is not None:
-            production.write(record_for(run, plan_info))
+            try:
+                production.write(record_for(run, plan_info))
+            except FlasherError as exc:         # disk full half way: said once, at the end
+                log_failures.append(exc)
 
     batch = Batch(args.bundle, ports, options, args.max_parallel, on_finished=finished)
     lines = BoardLines(ui, batch.runs)
     if not ui.json_mode:
-        ui.print(f"[bold]Bundle[/bold] {plan.bundle_name or '?'} {plan.version or ''}: "
+        ui.print(f"[bold]Bundle[/bold] {shown(plan.bundle_name or '?')} "
+                 f"{shown(plan.version or '')}: "
                  f"{len(ports)} boards" + (f", at most {args.max_parallel} at a time"
                                            if args.max_parallel else ""))
     interrupted = False
@@ -100,7 +108,11 @@ def run_multi(args: argparse.Namespace, ui: UI) -> int:
         interrupted = True
         _stop(batch, ui)
     lines.refresh()
-    return _report(batch, ui, plan_info, interrupted)
+    code = _report(batch, ui, plan_info, interrupted)
+    if log_failures:
+        ui.error(str(log_failures[0]))
+        return code or int(log_failures[0].exit_code)
+    return code
 
 
 def _stop(batch: Batch, ui: UI) -> None:
@@ -149,7 +161,7 @@ def single_board_log(args: argparse.Namespace,
     if not args.log:
         yield lambda result: None
         return
-    production = ProductionLog(args.log)
+    production = ProductionLog(args.log)                # checked, not yet written
     plan_info: dict[str, Any] = {}
     try:
         with open_plan(args.bundle) as (_, plan):
@@ -175,4 +187,9 @@ def single_board_log(args: argparse.Namespace,
     finally:
         if run.result is not None:
             run.ended = time.monotonic()
-            production.write(record_for(run, plan_info))
+            try:
+                production.write(record_for(run, plan_info))
+            except FlasherError as exc:
+                if run.result == OK:         # the flash worked: the log failure is THE error
+                    raise
+                log.error("%s", exc)         # the flash's own error follows, not masked

@@ -10,14 +10,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rich.markup import escape
-
 from flasher.api import open_plan
 from flasher.bundle.archive import Bundle
 from flasher.commands.common import add_output_arguments, parse_size
 from flasher.bundle.image_header import FlashParams, describe_header
 from flasher.bundle.plan import Plan, PlanOptions, Region
-from flasher.ui import UI, human_size, new_table
+from flasher.ui import UI, human_size, new_table, shown
 
 NAME = "info"
 HELP = "show the parts of a fw.zip, where each goes, and the flash map (no port needed)"
@@ -65,10 +63,10 @@ def parts_table(plan: Plan, bundle: Bundle | None = None) -> Any:
             source = reg.source.split(":", 1)[1] if ":" in reg.source else reg.source
         else:
             source = f"fill 0x{reg.fill or 0:02X}"
-        table.add_row(escape(reg.name), escape(reg.part_type or "-"), f"{reg.address:#08x}",
-                      human_size(reg.size), escape(source),
+        table.add_row(shown(reg.name), shown(reg.part_type or "-"), f"{reg.address:#08x}",
+                      human_size(reg.size), shown(source),
                       checksum_text(bundle, reg.name) if bundle else "-",
-                      escape(placed_by(reg)))
+                      shown(placed_by(reg)))
     return table
 
 
@@ -97,9 +95,9 @@ def flash_map_table(plan: Plan, flash_size: int | None) -> Any:
         if ptable:
             hits = [p.label for p in ptable.partitions if p.offset < end and start < p.end]
             ptn = ", ".join(hits)
-        content = escape(name) if name else "[dim]0xFF (not written)[/dim]"
+        content = shown(name) if name else "[dim]0xFF (not written)[/dim]"
         table.add_row(f"{start:#08x}-{end - 1:#08x}", human_size(end - start), content,
-                      escape(ptn))
+                      shown(ptn))
     return table
 
 
@@ -110,19 +108,19 @@ def partitions_table(plan: Plan) -> Any | None:
                       "offset", "size", "written by")
     for ptn in plan.partition_table.partitions:
         writers = [r.name for r in plan.regions if r.address < ptn.end and ptn.offset < r.end]
-        table.add_row(escape(ptn.label), ptn.type_name, ptn.subtype_name, f"{ptn.offset:#08x}",
-                      human_size(ptn.size), escape(", ".join(writers)) or "[dim]-[/dim]")
+        table.add_row(shown(ptn.label), ptn.type_name, ptn.subtype_name, f"{ptn.offset:#08x}",
+                      human_size(ptn.size), shown(", ".join(writers)) or "[dim]-[/dim]")
     return table
 
 
 def render_notes(ui: UI, plan: Plan) -> None:
     for reg in plan.regions:
         if reg.explain and is_boot_cfg(reg):
-            ui.print(f"[bold]{escape(reg.name)}[/bold]: {escape(reg.explain)}. That is the "
+            ui.print(f"[bold]{shown(reg.name)}[/bold]: {shown(reg.explain)}. That is the "
                      "factory state the boot loader expects; copying this sector from another "
                      "device would copy its slot state (`flasher bootcfg show` decodes one).")
         if reg.header is not None and reg.header.changed:
-            ui.print(f"[bold]{escape(reg.name)}[/bold]: boot header {escape(reg.header.reason)}")
+            ui.print(f"[bold]{shown(reg.name)}[/bold]: boot header {shown(reg.header.reason)}")
     boot = [r for r in plan.regions if r.address == plan.platform.boot_offset and r.data]
     if boot:
         header = describe_header(boot[0].content(), chip=plan.chip)
@@ -131,14 +129,14 @@ def render_notes(ui: UI, plan: Plan) -> None:
                      f"freq {header['freq']} (flasher flash sets the size to the detected "
                      "flash unless --flash-size keep)")
     for skipped in plan.skipped:
-        ui.print(f"skipped [bold]{escape(skipped.name)}[/bold]: {escape(skipped.reason)}")
+        ui.print(f"skipped [bold]{shown(skipped.name)}[/bold]: {shown(skipped.reason)}")
     for warning in plan.warnings:
         ui.warning(warning)
 
 
 def render_plan(ui: UI, plan: Plan, bundle: Bundle | None, flash_size: int | None) -> None:
-    ui.print(f"[bold]{escape(plan.bundle_name or '?')}[/bold] {escape(plan.version or '')} "
-             f"for {plan.chip}" + (f", build {escape(plan.build_id)}" if plan.build_id else ""))
+    ui.print(f"[bold]{shown(plan.bundle_name or '?')}[/bold] {shown(plan.version or '')} "
+             f"for {plan.chip}" + (f", build {shown(plan.build_id)}" if plan.build_id else ""))
     ui.table(parts_table(plan, bundle))
     ui.print()
     ui.table(flash_map_table(plan, flash_size))

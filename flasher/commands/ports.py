@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from rich.markup import escape
-
 from flasher.commands.common import add_output_arguments
 from flasher.device.ports import list_serial_ports
-from flasher.ui import UI, new_table
+from flasher.ui import UI, new_table, shown
 
 NAME = "ports"
 HELP = "list serial ports with their USB adapter (FTDI, CP210x, CH340, ...)"
@@ -35,11 +33,11 @@ def run(args: argparse.Namespace, ui: UI) -> int:
         return 0
     table = new_table(None, "port", "vid:pid", "adapter", "description", "serial")
     for p in ports:
-        table.add_row(escape(p.device), p.vid_pid, escape(p.adapter or "-"),
-                      escape(p.description), escape(p.serial_number or "-"))
+        table.add_row(shown(p.device), p.vid_pid, shown(p.adapter or "-"),
+                      shown(p.description), shown(p.serial_number or "-"))
     ui.table(table)
     if len(usb) == 1:
-        ui.print(f"without --port, flasher uses {escape(usb[0].device)}")
+        ui.print(f"without --port, flasher uses {shown(usb[0].device)}")
     elif len(usb) > 1:
         ui.print("several USB adapters: pass --port to choose one")
     return 0

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import argparse
 
-from rich.markup import escape
-
 from flasher.api import DETECT, verify
 from flasher.commands.common import (add_header_arguments, add_output_arguments,
                                      add_port_arguments, flash_options)
 from flasher.commands.flash import device_line
 from flasher.errors import ExitCode
-from flasher.ui import UI, human_size, new_table
+from flasher.ui import UI, human_size, new_table, shown
 
 NAME = "verify"
 HELP = "check that a board holds a fw.zip exactly (read-only)"
@@ -46,7 +44,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
                 first = check.address + check.differing[0] * 0x1000
                 text = (f"[red]differs[/red]: {len(check.differing)} of {check.sectors} "
                         f"sectors, first at {first:#08x}")
-            table.add_row(escape(check.name), f"{check.address:#08x}", human_size(check.size),
+            table.add_row(shown(check.name), f"{check.address:#08x}", human_size(check.size),
                           text)
         ui.table(table)
     if not result.ok:

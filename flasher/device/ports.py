@@ -23,6 +23,7 @@ import serial.rfc2217
 from serial.tools import list_ports
 
 from flasher.errors import PortError, UsageError
+from flasher.formats.limits import check_port_name
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +123,21 @@ def pick_port(ports: Sequence[PortInfo]) -> PortInfo:
 
 def resolve_port(port: str | None,
                  comports: Callable[[], Sequence[Any]] | None = None) -> str:
-    """`port` itself, or the only USB adapter when `port` is None."""
+    """`port` itself (checked: no control characters, URL ports 1..65535), or the only USB
+    adapter when `port` is None."""
     if port:
-        return port
+        return check_port_name(port)
     return pick_port(list_serial_ports(comports)).device
 
 
 _BUSY = {errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK}
+
+
+def port_error_detail(exc: BaseException) -> str:
+    """The short reason of a port failure: the OS's words, else pyserial's first line."""
+    text = str(exc).strip()
+    return getattr(exc, "strerror", None) or (text.splitlines()[0] if text else
+                                              type(exc).__name__)
 
 
 def port_error_message(port: str, exc: BaseException) -> str:

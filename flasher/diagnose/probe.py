@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import serial
 from esptool.cmds import detect_chip
 from esptool.reset import ClassicReset
 from esptool.util import FatalError
@@ -27,7 +28,8 @@ from esptool.util import FatalError
 from flasher.formats.capture import Capture
 from flasher.diagnose.verdict import DOWNLOAD_TEXT, Diagnosis, Findings, classify, looks_like_text
 from flasher.device.esptool_log import quiet_esptool
-from flasher.device.ports import open_port
+from flasher.device.ports import open_port, port_error_detail
+from flasher.errors import PortError
 from flasher.diagnose.recorder import RecordingPort
 
 if TYPE_CHECKING:
@@ -144,39 +146,48 @@ def probe(port_name: str, options: ProbeOptions = ProbeOptions()) -> tuple[Findi
                  expected_chip=options.expected_chip)
     try:
         with quiet_esptool():
-            for baud in options.bauds:
-                port.baudrate = baud
-                f.listened[baud] = _listen(port, options.listen_s)
-            heard_elsewhere = any(d for b, d in f.listened.items() if b != ROM_BAUD)
-            if (heard_elsewhere and not f.listened.get(ROM_BAUD)
-                    and not any(looks_like_text(d) for d in f.listened.values())):
-                # Something talks, but not while we listened at 115200 (a 1 s heartbeat):
-                # listen there again before concluding it speaks another baud.
-                port.baudrate = ROM_BAUD
-                f.listened[ROM_BAUD] = _listen(port, options.listen_s * 2)
-            esp = _sync(port, f, "no-reset", options.sync_attempts)
-            if esp is None and f.can_reset:
-                mark = len(port.capture.events)
-                ClassicReset(port)()
-                _listen(port, 0.3)
-                f.after_reset = _received_since(port, mark)
-                esp = _sync(port, f, "no-reset", options.sync_attempts)
-            if esp is None and options.ask_user is not None:
-                options.ask_user("No loader answered. Hold IO0 (BOOT) low, press and release "
-                                 f"EN (RESET) now; listening for {options.user_wait_s:.0f} s...")
-                port.baudrate = ROM_BAUD
-                mark = len(port.capture.events)
-                _listen_until(port, options.user_wait_s)
-                f.user_reset_seen = _received_since(port, mark)
-                # an ESP8266 (or a 26 MHz ESP32) banner is unreadable at 115200: try anyway
-                if DOWNLOAD_TEXT in f.user_reset_seen or (
-                        f.user_reset_seen and not looks_like_text(f.user_reset_seen)):
-                    esp = _sync(port, f, "no-reset", options.sync_attempts)
-            if esp is not None:
-                _judge_link(esp, f, options)
+            _run_probe(port, f, options)
+    except (serial.SerialException, OSError) as exc:
+        # the adapter was unplugged, the PTY's other side or the RFC 2217 server went away
+        raise PortError(f"{port_name}: the port went away during the probe "
+                        f"({port_error_detail(exc)})") from None
     finally:
         ser.close()
     return f, port.capture
+
+
+def _run_probe(port: RecordingPort, f: Findings, options: ProbeOptions) -> None:
+    """The probe steps (see the module doc), recording into `f` and the port's capture."""
+    for baud in options.bauds:
+        port.baudrate = baud
+        f.listened[baud] = _listen(port, options.listen_s)
+    heard_elsewhere = any(d for b, d in f.listened.items() if b != ROM_BAUD)
+    if (heard_elsewhere and not f.listened.get(ROM_BAUD)
+            and not any(looks_like_text(d) for d in f.listened.values())):
+        # Something talks, but not while we listened at 115200 (a 1 s heartbeat):
+        # listen there again before concluding it speaks another baud.
+        port.baudrate = ROM_BAUD
+        f.listened[ROM_BAUD] = _listen(port, options.listen_s * 2)
+    esp = _sync(port, f, "no-reset", options.sync_attempts)
+    if esp is None and f.can_reset:
+        mark = len(port.capture.events)
+        ClassicReset(port)()
+        _listen(port, 0.3)
+        f.after_reset = _received_since(port, mark)
+        esp = _sync(port, f, "no-reset", options.sync_attempts)
+    if esp is None and options.ask_user is not None:
+        options.ask_user("No loader answered. Hold IO0 (BOOT) low, press and release "
+                         f"EN (RESET) now; listening for {options.user_wait_s:.0f} s...")
+        port.baudrate = ROM_BAUD
+        mark = len(port.capture.events)
+        _listen_until(port, options.user_wait_s)
+        f.user_reset_seen = _received_since(port, mark)
+        # an ESP8266 (or a 26 MHz ESP32) banner is unreadable at 115200: try anyway
+        if DOWNLOAD_TEXT in f.user_reset_seen or (
+                f.user_reset_seen and not looks_like_text(f.user_reset_seen)):
+            esp = _sync(port, f, "no-reset", options.sync_attempts)
+    if esp is not None:
+        _judge_link(esp, f, options)
 
 
 def _listen_until(port: RecordingPort, seconds: float) -> None:

@@ -10,7 +10,8 @@ NUL-padded, flags u32. An entry starting 0xEB 0xEB carries, in bytes 16..31, the
 bytes before it (ESP-IDF gen_esp32part.py writes 0xEB 0xEB + 14 x 0xFF + digest). The table ends
 at an entry of 32 x 0xFF (or at the end of the 0xC00-byte table area). mos stops at the first
 entry whose magic is not 0x50AA and never checks the MD5; we verify it and reject garbage entries,
-because a damaged table would place parts at wrong addresses.
+because a damaged table would place parts at wrong addresses. An entry ending past 2^32 is
+refused here; the plan refuses one ending past the largest flash the chip can address.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flasher.errors import BundleError
+from flasher.formats.limits import check_span
 
 ENTRY_SIZE = 32
 TABLE_MAX_LEN = 0xC00            # partition table area (ESP-IDF), the MD5 entry included
@@ -199,6 +201,7 @@ class PartitionTable:
                 raise BundleError(f"partition table: entry {pos // 32} follows the MD5 entry")
             _, ptype, subtype, offset, size, raw_label, flags = _ENTRY.unpack(entry)
             label = raw_label.split(b"\x00", 1)[0].decode("utf-8", errors="replace")
+            check_span(offset, size, what=f"partition table: entry {pos // 32} ({label!r})")
             partitions.append(Partition(label, ptype, subtype, offset, size, flags))
             pos += ENTRY_SIZE
         else:

@@ -1,4 +1,4 @@
-"""The hostile corpus (corpus.py) through the emulator's loaders and its CLI, and
+"""The hostile corpus (emulator_corpus.py) through the emulator's loaders and its CLI, and
 hypothesis tests of scenario and capture parsing: a clear error or a valid object, never
 anything else (issue 13)."""
 
@@ -18,7 +18,7 @@ from emulator.cli.main import EXIT_USAGE, main
 from emulator.host.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 from emulator.timing.profile import TimingProfile
 from flasher.formats.capture import Capture, CaptureError
-from tests.hostile import corpus
+from tests.hostile import emulator_corpus as corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 LOADERS = {"scenario": (load_scenario, ScenarioError),
