@@ -1,8 +1,8 @@
 """The flasher imports and runs where `fcntl`/`termios` do not exist (Windows), issue 14.
 
-A child Python gets a meta-path hook that makes `fcntl`, `termios`, `tty` and `pty`
-unimportable, as on Windows. The one exception is pyserial's POSIX backend, which stands
-for the platform's own backend (on Windows pyserial loads `serialwin32` instead). The child
+A child Python makes `fcntl`, `termios`, `tty` and `pty` unimportable from flasher code, as
+on Windows (a wrapped `__import__`, so a module another library already loaded is refused
+too). Third-party libraries keep their own platform switches (pyserial, esp_pylib). The child
 imports `flasher.cli`, `flasher.api` and every other flasher module, then runs
 `flasher info` on the sample bundle.
 """
@@ -17,26 +17,22 @@ from pathlib import Path
 from tests.support.cli import ROOT
 
 BLOCK = textwrap.dedent('''
-    import importlib, importlib.abc, pkgutil, runpy, sys
+    import builtins, importlib, pkgutil, runpy, sys
 
+    # Every `import` statement in flasher code (cached module or not) that names a
+    # POSIX-only module fails as on Windows. Third-party code is left alone: pyserial and
+    # esp_pylib choose their backend by os.name and load serialwin32 & co. on Windows.
     BLOCKED = {"fcntl", "termios", "tty", "pty"}
-    PLATFORM_BACKEND = {"serial.serialposix"}      # on Windows: serial.serialwin32
+    real_import = builtins.__import__
 
-    class NoPosix(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name not in BLOCKED:
-                return None
-            frame = sys._getframe(1)
-            while frame is not None and frame.f_globals.get("__name__", "").startswith(
-                    ("importlib", "_frozen_importlib")):
-                frame = frame.f_back
-            if frame is not None and frame.f_globals.get("__name__") in PLATFORM_BACKEND:
-                return None
+    def windows_import(name, globals=None, locals=None, fromlist=(), level=0):
+        importer = (globals or {}).get("__name__") or ""
+        if (level == 0 and name.split(".")[0] in BLOCKED
+                and importer.split(".")[0] in ("flasher", "__main__")):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, globals, locals, fromlist, level)
 
-    for name in BLOCKED:
-        sys.modules.pop(name, None)
-    sys.meta_path.insert(0, NoPosix())
+    builtins.__import__ = windows_import
     try:
         import termios  # noqa: F401
     except ModuleNotFoundError:
