@@ -13,7 +13,7 @@ import sys
 from emulator import __version__
 from emulator.board.board import Board
 from emulator.chips.family import CHIP_NAMES
-from emulator.host.setup import load_images, plan_board
+from emulator.host.setup import chip_text, load_images, plan_board
 from emulator.timing.clock import CATEGORIES, Clock, TimingProfile
 from emulator.host.scenario import ScenarioError, bundled_scenarios, load_scenario
 from emulator.host.options import parse_crystal, parse_flash_id, parse_mac, parse_revision, parse_size
@@ -153,7 +153,7 @@ async def _serve(args: argparse.Namespace) -> int:
         await control.start()
         print(where, flush=True)
         log.warning("%s, MAC %s, %d MB flash %06x on %s%s; control: %s",
-                    _chip_text(board), board.identity.mac_str,
+                    chip_text(board), board.identity.mac_str,
                     board.flash.size >> 20, board.flash.jedec_id, where,
                     f" (link {args.link})" if args.link else
                     (f" wiring {setup.wiring}" if args.rfc2217 is not None else ""),
@@ -169,13 +169,6 @@ async def _serve(args: argparse.Namespace) -> int:
         if args.stats or args.stats_file:
             _report_stats(board, args.stats, args.stats_file)
     return EXIT_OK
-
-
-def _chip_text(board: Board) -> str:
-    ident = board.identity
-    if board.family.name == "esp8266":
-        return f"ESP8266EX, {ident.crystal_mhz} MHz crystal"
-    return f"ESP32 rev v{ident.revision}.{ident.minor}"  # type: ignore[union-attr]
 
 
 def _report_stats(board: Board, show: bool, path: str | None) -> None:
