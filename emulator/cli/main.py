@@ -213,7 +213,23 @@ def list_scenarios(argv: list[str]) -> int:
     return EXIT_OK
 
 
+EXIT_BROKEN_PIPE = 141         # 128 + SIGPIPE: what a shell tool reports under `| head`
+
+
 def main(argv: list[str] | None = None) -> int:
+    """`emu-rom ...`; output cut short by the reader (`emu-rom ctl status | head -1`) ends
+    quietly, without a BrokenPipeError traceback."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Nothing more can reach the reader; point stdout at /dev/null so the interpreter's
+        # final flush does not raise again (Python docs, "Note on SIGPIPE").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["ctl"]:
         return ctl_main(argv[1:])

@@ -122,8 +122,9 @@ def pick_port(ports: Sequence[PortInfo]) -> PortInfo:
 
 def resolve_port(port: str | None,
                  comports: Callable[[], Sequence[Any]] | None = None) -> str:
-    """`port` itself, or the only USB adapter when `port` is None."""
+    """`port` itself (checked: `check_port_url`), or the only USB adapter when None."""
     if port:
+        check_port_url(port)
         return port
     return pick_port(list_serial_ports(comports)).device
 
@@ -182,8 +183,34 @@ def _new_port(port: str, baud: int) -> serial.SerialBase:
     return serial.serial_for_url(port, baudrate=baud, exclusive=True, do_not_open=True)
 
 
+_NETWORK_SCHEMES = ("rfc2217", "socket")
+
+
+def check_port_url(port: str) -> None:
+    """Refuse, in one line, a pyserial URL that cannot be a board: a network URL without a
+    valid HOST:PORT (pyserial says "'<=' not supported between 'int' and 'NoneType'") and
+    `loop://`, pyserial's loopback test port (it echoes what is sent: a "board" that answers
+    our own SYNC). UsageError (exit 2): nothing was opened."""
+    scheme, sep, rest = port.partition("://")
+    if not sep:
+        return
+    scheme = scheme.lower()
+    if scheme == "loop":
+        raise UsageError(f"{port}: pyserial's loopback test port echoes what is sent; there "
+                         "is no board on it (use a serial device, rfc2217://HOST:PORT or "
+                         "socket://HOST:PORT)")
+    if scheme in _NETWORK_SCHEMES:
+        netloc = rest.split("/", 1)[0].split("?", 1)[0]
+        host, colon, number = netloc.rpartition(":")
+        valid = bool(colon and host and number.isdigit() and 0 < int(number) < 65536)
+        if not valid:
+            raise UsageError(f"{port}: a {scheme}:// URL needs a host and a TCP port number, "
+                             f"e.g. {scheme}://localhost:4000")
+
+
 def open_port(port: str, baud: int = 115200) -> serial.SerialBase:
     """Open a port name or pyserial URL exclusively (as esptool does); PortError when not."""
+    check_port_url(port)
     try:
         ser = _new_port(port, baud)
     except (ValueError, serial.SerialException) as exc:   # unknown URL scheme, bad option
