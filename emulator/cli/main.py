@@ -23,6 +23,7 @@ from emulator.cli.ctl import ctl_main
 from emulator.links.pty import PtyLink
 from emulator.host.rack import add_rack_arguments, check_rack_arguments, serve_rack
 from emulator.links.replay import ReplayPty
+from emulator.links.replay_rfc2217 import ReplayRfc2217, has_line_changes
 from emulator.links.rfc2217 import Rfc2217Link
 from emulator.board.wiring import WIRINGS
 
@@ -52,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "Espressif's esp_rfc2217_server (default); passthrough: apply each "
                         "DTR/RTS message as it comes, like a plain RFC 2217 server")
     p.add_argument("--link", metavar="PATH",
-                   help="keep a symlink to the PTY at PATH while running")
+                   help="serve on a PTY and keep a symlink to it at PATH while running "
+                        "(control socket PATH.ctl); not with --rfc2217, and a scenario "
+                        "meant for RFC 2217 is then served on the PTY")
     p.add_argument("--ctl", metavar="ENDPOINT",
                    help="control channel: a unix socket path or tcp:PORT on loopback "
                         "(default: LINK.ctl with --link, else /tmp/emu-rom-PID.ctl)")
@@ -80,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "and faults; see `emu-rom scenarios` and scenarios/README.md)")
     p.add_argument("--replay", metavar="FILE",
                    help="play back a capture made by `flasher diagnose --record` "
-                        "instead of emulating a chip")
+                        "instead of emulating a chip (on a PTY, or over RFC 2217 when "
+                        "the recording reset the chip or --rfc2217 is given)")
     p.add_argument("--timing", choices=("real", "fast"), default="real",
                    help="real: pace the UART and flash like a board (default); "
                         "fast: no waiting (tests)")
@@ -101,19 +105,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _replay(args: argparse.Namespace) -> int:
     capture = Capture.load(args.replay)
-    player = ReplayPty(capture, args.link)
+    lines = has_line_changes(capture)
+    if args.rfc2217 is None and not args.pty and not args.link and lines:
+        args.rfc2217 = 0          # the recording reset the chip: the client must be able to
+    player: ReplayPty | ReplayRfc2217
+    if args.rfc2217 is not None:
+        player = ReplayRfc2217(capture, args.rfc2217)
+        await player.start()
+        where = player.url
+    else:
+        if lines:
+            log.warning("%s was recorded on a port with DTR/RTS (it holds resets); on a PTY "
+                        "a client cannot repeat them: serve it with --rfc2217 0",
+                        args.replay)
+        player = ReplayPty(capture, args.link)
+        where = player.path
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(player.path, flush=True)
-    log.warning("replaying %s (%d events) on %s", args.replay, len(capture.events),
-                player.path)
-    task = loop.create_task(player.run())
+    print(where, flush=True)
+    log.warning("replaying %s (%d events) on %s", args.replay, len(capture.events), where)
+    task = loop.create_task(player.run()) if isinstance(player, ReplayPty) else None
     try:
         await stop.wait()
     finally:
-        task.cancel()
+        if task is not None:
+            task.cancel()
         player.close()
     return EXIT_OK
 
@@ -127,7 +145,16 @@ async def _serve(args: argparse.Namespace) -> int:
     clock = Clock(args.timing, profile)
     scenario = load_scenario(args.scenario) if args.scenario else None
     if scenario and scenario.transport == "rfc2217" and args.rfc2217 is None and not args.pty:
-        args.rfc2217 = 0          # the scenario needs modem-control lines
+        if args.link:
+            # --link asks for a PTY (a symlink cannot name a URL): serve one, as the rack
+            # does, with the strapping a PTY board needs to be reachable at all
+            if args.boot is None:
+                args.boot = "download"
+            log.warning("scenario %s is meant for RFC 2217 (DTR/RTS lines); --link serves "
+                        "it on a PTY, which has none, starting in %s mode (leave out --link "
+                        "for RFC 2217)", scenario.name, args.boot)
+        else:
+            args.rfc2217 = 0      # the scenario needs modem-control lines
     setup = plan_board(args, scenario)
     board = Board(setup.config, clock, setup.faults,
                   name=scenario.name if scenario else "board")
@@ -238,6 +265,9 @@ def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_rack_arguments(parser, args)
+    if args.link and args.rfc2217 is not None:
+        parser.error("--link keeps a symlink to a PTY; an RFC 2217 board is reached at the "
+                     "URL emu-rom prints (name its control socket with --ctl)")
     level = logging.WARNING - 10 * args.verbose
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
                         format="emu-rom: %(message)s")

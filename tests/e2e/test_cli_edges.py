@@ -67,3 +67,25 @@ def test_port_urls_that_are_no_board_end_in_one_line(tmp_path, command, port, te
     assert "NoneType" not in result.stderr and "Traceback" not in result.stderr
     assert result.returncode == 2
     assert "listening" not in result.stdout
+
+
+def test_link_with_rfc2217_is_one_usage_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "emulator", "--rfc2217", "0", "--link",
+                             str(tmp_path / "esp32")], capture_output=True, text=True,
+                            timeout=30, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "emu-rom: error: --link keeps a symlink to a PTY; an RFC 2217 board is reached at "
+        "the URL emu-rom prints (name its control socket with --ctl)")
+    assert not (tmp_path / "esp32").exists() and not (tmp_path / "esp32.ctl").exists()
+
+
+def test_link_with_an_rfc2217_scenario_serves_a_pty(emu_rom_factory):
+    """Before: `--scenario dead-rx --link X` served RFC 2217 and made only X.ctl. Now X is a
+    PTY link as with any --link, the board starts in download mode (a PTY cannot reset it)
+    and the log says so."""
+    emu = emu_rom_factory("--scenario", "dead-rx")        # the fixture passes --link
+    assert emu.link.is_symlink() and emu.link.resolve().as_posix().startswith("/dev/")
+    assert emu.ctl_path.exists()
+    assert emu.status()["mode"] == "download"
+    assert "meant for RFC 2217" in emu.log_text() and "on a PTY" in emu.log_text()
