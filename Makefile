@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv demo test test-fast bench clean
+.PHONY: all venv demo test test-fast wheel-smoke bench clean
 
 all: test
 
@@ -24,8 +24,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest tests/unit
 
+# build the wheel, install it in a clean venv outside the repo, smoke-test it there
+wheel-smoke: $(STAMP)
+	bash .ci/wheel-smoke
+
 bench: $(STAMP)
 	$(PY) bench/emulator_throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info dist

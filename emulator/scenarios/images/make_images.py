@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate the small flash images the bundled scenarios start from.
 
-    python scenarios/images/make_images.py      (from the repository root)
+    python emulator/scenarios/images/make_images.py      (from the repository root)
 
 mgos-esp32.bin is a merged image starting at 0x1000: a valid boot loader, the Mongoose
 OS partition table at 0x8000 and a small valid app in app_0 (0x10000) — enough for the
