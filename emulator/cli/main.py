@@ -85,9 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="play back a capture made by `flasher diagnose --record` "
                         "instead of emulating a chip (on a PTY, or over RFC 2217 when "
                         "the recording reset the chip or --rfc2217 is given)")
-    p.add_argument("--timing", choices=("real", "fast"), default="real",
-                   help="real: pace the UART and flash like a board (default); "
-                        "fast: no waiting (tests)")
+    p.add_argument("--timing", choices=("real", "fast"),
+                   default=os.environ.get("EMU_ROM_TIMING") or "real",
+                   help="real: pace the UART and flash like a board (default, or "
+                        "$EMU_ROM_TIMING); fast: no waiting (tests)")
     p.add_argument("--timing-profile", metavar="FILE",
                    help="YAML file overriding flash/CPU durations, or a built-in profile: "
                         "w25q32jv-typical (default), w25q32jv-max, legacy-stub "
@@ -263,6 +264,8 @@ def _main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["scenarios"]:
         return list_scenarios(argv[1:])
     parser = build_parser()
+    if os.environ.get("EMU_ROM_TIMING", "real") not in ("", "real", "fast"):
+        parser.error(f"EMU_ROM_TIMING={os.environ['EMU_ROM_TIMING']!r}: use real or fast")
     args = parser.parse_args(argv)
     check_rack_arguments(parser, args)
     if args.link and args.rfc2217 is not None:

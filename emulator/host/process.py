@@ -20,7 +20,7 @@ from typing import Any
 
 from emulator.links.control import request
 
-START_TIMEOUT = 15.0
+START_TIMEOUT = 60.0      # a guard: start-up ends when the port line arrives (a loaded CI host is slow)
 
 
 def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:

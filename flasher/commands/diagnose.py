@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="if nothing answers, ask me to press EN with IO0 held (default when "
                           "stdin is a terminal)")
     ask.add_argument("--no-ask", action="store_true", help="never ask")
+    parser.add_argument("--ask-wait", type=float, default=8.0, metavar="S",
+                        help="with --ask: how long to listen for the pressed EN (default 8; "
+                             "listening ends as soon as the ROM says 'waiting for download')")
     parser.add_argument("--chip", choices=("esp32", "esp8266"), default="esp32",
                         help="the chip the board should have (default esp32); another chip "
                              "answering is reported as the wrong chip")
@@ -51,12 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, ui: UI) -> int:
     if args.listen <= 0 or args.listen > 60:
         raise UsageError("--listen must be between 0 and 60 seconds")
+    if args.ask_wait <= 0 or args.ask_wait > 600:
+        raise UsageError("--ask-wait must be between 0 and 600 seconds")
     port = resolve_port(args.port)
     bauds = tuple(dict.fromkeys([ROM_BAUD, ROM_LOG_BAUD_26MHZ, *args.baud]))
     interactive = args.ask or (not args.no_ask and sys.stdin.isatty() and not ui.json_mode)
     options = ProbeOptions(listen_s=args.listen, bauds=bauds, reset=not args.no_reset,
                            fast_baud=None if args.no_fast_baud else 921600,
                            ask_user=ui.note if interactive else None,
+                           user_wait_s=args.ask_wait,
                            expected_chip=args.chip.upper())
     if not ui.json_mode:
         ui.print(f"listening on {escape(port)} at {', '.join(map(str, bauds))} baud, then "

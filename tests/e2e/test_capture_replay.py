@@ -60,12 +60,17 @@ def test_recorded_board_replays_byte_identically(emu_rom_factory, tmp_path, scen
         replay.stop()
 
     first, second = Capture.load(original), Capture.load(again)
-    assert first.received() and second.received() == first.received()
+    # the same board, byte for byte, as far as both listened: an app's heartbeat goes on, and
+    # a listen window ends by the clock, so one run may hear a line more than the other
+    assert first.received() and second.received()
+    common = min(len(first.received()), len(second.received()))
+    assert second.received()[:common] == first.received()[:common]
+    assert common >= len(first.received()) - 200
     sent = [b"".join(e.data for e in c.events if e.dir == "out") for c in (first, second)]
     assert sent[0] == sent[1]
     tolerance = first.tolerance_s
     worst = max(abs(delay_of_byte(second, offset) - delay)
-                for offset, delay in arrivals(first))
+                for offset, delay in arrivals(first) if offset <= common)
     assert worst <= tolerance, f"replayed bytes {worst:.3f} s off (tolerance {tolerance} s)"
 
 
