@@ -108,7 +108,7 @@ async def _replay(args: argparse.Namespace) -> int:
     capture = Capture.load(args.replay)
     lines = has_line_changes(capture)
     if args.rfc2217 is None and not args.pty and not args.link and lines:
-        args.rfc2217 = 0          # the recording reset the chip: the client must be able to
+        args.rfc2217 = 0          # the recording reset the chip: serve lines a client can drive
     player: ReplayPty | ReplayRfc2217
     if args.rfc2217 is not None:
         player = ReplayRfc2217(capture, args.rfc2217)
