@@ -241,12 +241,10 @@ def list_scenarios(argv: list[str]) -> int:
     return EXIT_OK
 
 
-EXIT_BROKEN_PIPE = 141         # 128 + SIGPIPE: what a shell tool reports under `| head`
-
-
 def main(argv: list[str] | None = None) -> int:
-    """`emu-rom ...`; output cut short by the reader (`emu-rom ctl status | head -1`) ends
-    quietly, without a BrokenPipeError traceback."""
+    """`emu-rom ...`; output cut short by the reader (`emu-rom scenarios | head -1`) ends
+    quietly with exit 0 (what the reader wanted was printed), without a BrokenPipeError
+    traceback (the same rule as `emu-rom ctl` on the harden-emu branch)."""
     try:
         return _main(argv)
     except BrokenPipeError:
@@ -254,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         # final flush does not raise again (Python docs, "Note on SIGPIPE").
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_BROKEN_PIPE
+        return EXIT_OK
 
 
 def _main(argv: list[str] | None = None) -> int:
