@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv demo test test-fast bench clean
+.PHONY: all venv demo test test-fast wheel-smoke walkthrough bench clean
 
 all: test
 
@@ -24,8 +24,16 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest tests/unit
 
+# the README walkthrough, run as written in a temporary folder (tests/e2e/test_readme.py)
+walkthrough: $(STAMP)
+	$(PY) -m pytest -m walkthrough tests/e2e/test_readme.py
+
+# build the wheel, install it in a clean venv outside the repo, smoke-test it there
+wheel-smoke: $(STAMP)
+	bash .ci/wheel-smoke
+
 bench: $(STAMP)
 	$(PY) bench/emulator_throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info dist

@@ -122,6 +122,7 @@ class Board:
         self.spi_params: dict[str, int] = {}
         self.mem_upload: dict[str, int] | None = None
         self.console: collections.deque[str] = collections.deque(maxlen=500)
+        self.console_total = 0       # lines printed since start (console[-1] is line total-1)
         self._console_tail = ""
         self._decoder = slip.SlipDecoder(self.family.spec.rom.max_frame)
         self._frames: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
@@ -340,7 +341,10 @@ class Board:
         for line in lines:
             line = line.rstrip("\r")
             self.console.append(line)
+            self.console_total += 1
             console_log.info("[%s] %s", self.name, line)
+        if lines:
+            self.changed.set()       # `ctl wait --console` waits on lines, not on time
         if len(self._console_tail) > 4096:
             self._console_tail = self._console_tail[-4096:]
         await self.write(data)

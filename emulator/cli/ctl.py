@@ -49,8 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     pw = sub.add_parser("power", help="switch power on or off")
     pw.add_argument("state", choices=("on", "off", "cycle"))
     sub.add_parser("power-cycle", help="power off and on again")
-    wt = sub.add_parser("wait", help="wait until the board is in MODE")
-    wt.add_argument("mode", choices=MODES)
+    wt = sub.add_parser("wait", help="wait until the board is in MODE, or until it prints "
+                                     "a line matching --console REGEX")
+    wt.add_argument("mode", nargs="?", choices=MODES)
+    wt.add_argument("--console", metavar="REGEX",
+                    help="wait for a console line matching REGEX (printed from now on, or "
+                         "line number --since onwards) instead of a mode")
+    wt.add_argument("--since", type=int, metavar="N",
+                    help="with --console: also lines from number N on (line numbers count "
+                         "from the board's start; replies say `total`)")
     wt.add_argument("--timeout", type=bounded_number(0, 600), default=5.0,
                     help="seconds, 0..600 (default 5)")
     co = sub.add_parser("console", help="the last lines the board printed")
@@ -70,6 +77,12 @@ def _payload(args: argparse.Namespace) -> dict[str, object]:
         return {"cmd": cmd, "name": args.name, "level": args.level}
     if cmd == "power":
         return {"cmd": cmd, "state": args.state}
+    if cmd == "wait" and args.console is not None:
+        payload: dict[str, object] = {"cmd": cmd, "console": args.console,
+                                      "timeout": args.timeout}
+        if args.since is not None:
+            payload["since"] = args.since
+        return payload
     if cmd == "wait":
         return {"cmd": cmd, "mode": args.mode, "timeout": args.timeout}
     if cmd == "console":
@@ -80,6 +93,8 @@ def _payload(args: argparse.Namespace) -> dict[str, object]:
 def ctl_main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.cmd == "wait" and (args.mode is None) == (args.console is None):
+        parser.error("wait needs a MODE or --console REGEX (one of them)")
     try:
         return _run(parser, args)
     except BrokenPipeError:

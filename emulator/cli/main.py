@@ -13,7 +13,7 @@ import sys
 from emulator import __version__
 from emulator.board.board import Board
 from emulator.chips.family import CHIP_NAMES
-from emulator.host.setup import load_images, plan_board
+from emulator.host.setup import chip_text, load_images, plan_board
 from emulator.timing.clock import CATEGORIES, Clock, TimingProfile
 from emulator.host.scenario import ScenarioError, bundled_scenarios, load_scenario
 from emulator.host.options import (OneLineParser, parse_crystal, parse_flash_id, parse_mac, parse_port,
@@ -24,6 +24,7 @@ from emulator.cli.ctl import ctl_main
 from emulator.links.pty import PtyLink
 from emulator.host.rack import add_rack_arguments, check_rack_arguments, serve_rack
 from emulator.links.replay import ReplayPty
+from emulator.links.replay_rfc2217 import ReplayRfc2217, has_line_changes
 from emulator.links.rfc2217 import Rfc2217Link
 from emulator.board.wiring import WIRINGS
 
@@ -56,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "Espressif's esp_rfc2217_server (default); passthrough: apply each "
                         "DTR/RTS message as it comes, like a plain RFC 2217 server")
     p.add_argument("--link", metavar="PATH",
-                   help="keep a symlink to the PTY at PATH while running")
+                   help="serve on a PTY and keep a symlink to it at PATH while running "
+                        "(control socket PATH.ctl); not with --rfc2217, and a scenario "
+                        "meant for RFC 2217 is then served on the PTY")
     p.add_argument("--ctl", metavar="ENDPOINT",
                    help="control channel: a unix socket path or tcp:PORT on loopback "
                         "(default: LINK.ctl with --link, else /tmp/emu-rom-PID.ctl)")
@@ -87,10 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "and faults; see `emu-rom scenarios` and scenarios/README.md)")
     p.add_argument("--replay", metavar="FILE",
                    help="play back a capture made by `flasher diagnose --record` "
-                        "instead of emulating a chip")
-    p.add_argument("--timing", choices=("real", "fast"), default="real",
-                   help="real: pace the UART and flash like a board (default); "
-                        "fast: no waiting (tests)")
+                        "instead of emulating a chip (on a PTY, or over RFC 2217 when "
+                        "the recording reset the chip or --rfc2217 is given)")
+    p.add_argument("--timing", choices=("real", "fast"),
+                   default=os.environ.get("EMU_ROM_TIMING") or "real",
+                   help="real: pace the UART and flash like a board (default, or "
+                        "$EMU_ROM_TIMING); fast: no waiting (tests)")
     p.add_argument("--timing-profile", metavar="FILE",
                    help="YAML file overriding flash/CPU durations, or a built-in profile: "
                         "w25q32jv-typical (default), w25q32jv-max, legacy-stub "
@@ -109,19 +114,33 @@ def build_parser() -> argparse.ArgumentParser:
 async def _replay(args: argparse.Namespace) -> int:
     capture = Capture.load(args.replay)
     _quiet_loop_errors(asyncio.get_running_loop(), args.debug)
-    player = ReplayPty(capture, args.link)
+    lines = has_line_changes(capture)
+    if args.rfc2217 is None and not args.pty and not args.link and lines:
+        args.rfc2217 = 0          # the recording reset the chip: serve lines a client can drive
+    player: ReplayPty | ReplayRfc2217
+    if args.rfc2217 is not None:
+        player = ReplayRfc2217(capture, args.rfc2217)
+        await player.start()
+        where = player.url
+    else:
+        if lines:
+            log.warning("%s was recorded on a port with DTR/RTS (it holds resets); on a PTY "
+                        "a client cannot repeat them: serve it with --rfc2217 0",
+                        args.replay)
+        player = ReplayPty(capture, args.link)
+        where = player.path
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(player.path, flush=True)
-    log.warning("replaying %s (%d events) on %s", args.replay, len(capture.events),
-                player.path)
-    task = loop.create_task(player.run())
+    print(where, flush=True)
+    log.warning("replaying %s (%d events) on %s", args.replay, len(capture.events), where)
+    task = loop.create_task(player.run()) if isinstance(player, ReplayPty) else None
     try:
         await stop.wait()
     finally:
-        task.cancel()
+        if task is not None:
+            task.cancel()
         player.close()
     return EXIT_OK
 
@@ -136,7 +155,16 @@ async def _serve(args: argparse.Namespace) -> int:
     clock = Clock(args.timing, profile)
     scenario = load_scenario(args.scenario) if args.scenario else None
     if scenario and scenario.transport == "rfc2217" and args.rfc2217 is None and not args.pty:
-        args.rfc2217 = 0          # the scenario needs modem-control lines
+        if args.link:
+            # --link asks for a PTY (a symlink cannot name a URL): serve one, as the rack
+            # does, with the strapping a PTY board needs to be reachable at all
+            if args.boot is None:
+                args.boot = "download"
+            log.warning("scenario %s is meant for RFC 2217 (DTR/RTS lines); --link serves "
+                        "it on a PTY, which has none, starting in %s mode (leave out --link "
+                        "for RFC 2217)", scenario.name, args.boot)
+        else:
+            args.rfc2217 = 0      # the scenario needs modem-control lines
     setup = plan_board(args, scenario)
     board = Board(setup.config, clock, setup.faults,
                   name=scenario.name if scenario else "board")
@@ -162,7 +190,7 @@ async def _serve(args: argparse.Namespace) -> int:
         await control.start()
         print(where, flush=True)
         log.warning("%s, MAC %s, %d MB flash %06x on %s%s; control: %s",
-                    _chip_text(board), board.identity.mac_str,
+                    chip_text(board), board.identity.mac_str,
                     board.flash.size >> 20, board.flash.jedec_id, where,
                     f" (link {args.link})" if args.link else
                     (f" wiring {setup.wiring}" if args.rfc2217 is not None else ""),
@@ -189,13 +217,6 @@ def _quiet_loop_errors(loop: asyncio.AbstractEventLoop, debug: bool) -> None:
         what = f"{type(exc).__name__}: {exc}" if exc else context.get("message", "?")
         log.error("internal error (event loop): %s", what, exc_info=exc if debug else None)
     loop.set_exception_handler(handler)
-
-
-def _chip_text(board: Board) -> str:
-    ident = board.identity
-    if board.family.name == "esp8266":
-        return f"ESP8266EX, {ident.crystal_mhz} MHz crystal"
-    return f"ESP32 rev v{ident.revision}.{ident.minor}"  # type: ignore[union-attr]
 
 
 def _report_stats(board: Board, show: bool, path: str | None) -> None:
@@ -241,12 +262,28 @@ def list_scenarios(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`emu-rom ...`; output cut short by the reader (`emu-rom scenarios | head -1`) ends
+    quietly with exit 0 (what the reader wanted was printed), without a BrokenPipeError
+    traceback (the same rule as `emu-rom ctl` on the harden-emu branch)."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Nothing more can reach the reader; point stdout at /dev/null so the interpreter's
+        # final flush does not raise again (Python docs, "Note on SIGPIPE").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["ctl"]:
         return ctl_main(argv[1:])
     if argv[:1] == ["scenarios"]:
         return list_scenarios(argv[1:])
     parser = build_parser()
+    if os.environ.get("EMU_ROM_TIMING", "real") not in ("", "real", "fast"):
+        parser.error(f"EMU_ROM_TIMING={os.environ['EMU_ROM_TIMING']!r}: use real or fast")
     args = parser.parse_args(argv)
     check_rack_arguments(parser, args)
     if args.ctl:
@@ -254,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
             parse_endpoint(args.ctl)        # before anything starts
         except ControlError as exc:
             parser.error(f"--ctl: {exc}")
+    if args.link and args.rfc2217 is not None:
+        parser.error("--link keeps a symlink to a PTY; an RFC 2217 board is reached at the "
+                     "URL emu-rom prints (name its control socket with --ctl)")
     level = logging.WARNING - 10 * args.verbose
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
                         format="emu-rom: %(message)s")

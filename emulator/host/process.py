@@ -20,7 +20,7 @@ from typing import Any
 
 from emulator.links.control import request
 
-START_TIMEOUT = 15.0
+START_TIMEOUT = 60.0      # a guard: start-up ends when the port line arrives (a loaded CI host is slow)
 
 
 def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
@@ -39,6 +39,12 @@ def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
         line += chunk
     sel.close()
     return line.decode().strip()
+
+
+def _reply_timeout(fields: dict[str, object]) -> float:
+    """How long to wait for a control reply: a `wait` may take its own timeout first."""
+    wait = fields.get("timeout")
+    return max(30.0, float(wait) + 10) if isinstance(wait, (int, float)) else 30.0
 
 
 def _terminate(proc: subprocess.Popen[bytes] | None, timeout: float) -> int | None:
@@ -117,7 +123,8 @@ class EmuRom:
 
     def ctl(self, cmd: str, **fields: object) -> dict:
         """Send a control-channel command; returns the reply (raises on an error)."""
-        reply = request(str(self.ctl_path), {"cmd": cmd, **fields})
+        reply = request(str(self.ctl_path), {"cmd": cmd, **fields},
+                        timeout=_reply_timeout(fields))
         if not reply.get("ok"):
             raise RuntimeError(f"emu-rom ctl {cmd}: {reply.get('error')}")
         return reply
@@ -178,7 +185,8 @@ class RackBoard:
         self.ctl_path = rack.dir / f"{self.name}.ctl"
 
     def ctl(self, cmd: str, **fields: object) -> dict[str, Any]:
-        reply = request(str(self.ctl_path), {"cmd": cmd, **fields})
+        reply = request(str(self.ctl_path), {"cmd": cmd, **fields},
+                        timeout=_reply_timeout(fields))
         if not reply.get("ok"):
             raise RuntimeError(f"emu-rom ctl {cmd} ({self.name}): {reply.get('error')}")
         return reply

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emulator.board.board import Board
-from emulator.host.setup import DEFAULT_MAC, load_images, plan_board
+from emulator.chips.esp8266.registers import DEFAULT_MAC as ESP8266_MAC
+from emulator.host.setup import DEFAULT_MAC, chip_text, load_images, plan_board
 from emulator.timing.clock import CATEGORIES, Clock, TimingProfile
 from emulator.links.control import ControlServer
 from emulator.links.pty import PtyLink
@@ -144,7 +145,6 @@ def build_rack(args: argparse.Namespace, profile: TimingProfile | None) -> list[
             cache[name] = load_scenario(name)
         return cache[name]
 
-    base = args.mac or DEFAULT_MAC
     rack: list[RackBoard] = []
     for k in range(args.boards):
         scenario = scenario_for(k)
@@ -157,6 +157,10 @@ def build_rack(args: argparse.Namespace, profile: TimingProfile | None) -> list[
             log.warning("board%d: scenario %s is meant for RFC 2217; on a PTY it has no "
                         "DTR/RTS lines and starts in %s mode", k, scenario.name,
                         board_args.boot)
+        chip = args.chip or (scenario.board.chip if scenario else "esp32")
+        default_mac = ESP8266_MAC if chip == "esp8266" else DEFAULT_MAC
+        base = args.mac or (scenario.board.mac if scenario and scenario.board.mac else
+                            default_mac)
         board_args.mac = board_mac(base, k)
         board_args.flash_file = str(flash_dir / f"board{k}.flash")
         board_args.rfc2217 = None
@@ -187,9 +191,8 @@ async def serve_rack(args: argparse.Namespace) -> int:
         for rb in rack:
             print(rb.link.path, flush=True)
         for rb in rack:
-            ident = rb.board.identity
-            log.warning("%s: ESP32 rev v%d.%d, MAC %s, %d MB flash on %s (link %s); control: "
-                        "%s%s", rb.name, ident.revision, ident.minor, ident.mac_str,
+            log.warning("%s: %s, MAC %s, %d MB flash on %s (link %s); control: "
+                        "%s%s", rb.name, chip_text(rb.board), rb.board.identity.mac_str,
                         rb.board.flash.size >> 20, rb.link.path, rb.link.link,
                         rb.control.endpoint,
                         f"; scenario {rb.scenario.name}" if rb.scenario else "")

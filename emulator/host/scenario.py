@@ -17,12 +17,19 @@ Schema (documented for users in scenarios/README.md):
 
 Every key is checked on load; a mistake ends in one line naming the file, the key path
 and the problem (ScenarioError).
+
+The bundled scenarios and their images are package data, `emulator/scenarios/` (the
+schema is documented in the repository's scenarios/README.md), found through
+`importlib.resources`, so an installed wheel has them as a checkout does.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib.resources
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +41,7 @@ from emulator.wire.protocol import Op
 from emulator.board.wiring import WIRINGS
 from emulator.faults.specs import FaultSpec, LinkSpec
 
-BUNDLED_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+BUNDLED_PACKAGE, BUNDLED_FOLDER = "emulator", "scenarios"
 CHIPS = ("esp32", "esp8266", "esp32s2", "esp32c3")
 ACTIONS = ("brown-out", "power-loss", "program-failure", "erase-failure", "stuck-busy",
            "corrupt-reply", "stall", "reset", "chatter")
@@ -309,11 +316,33 @@ def parse_scenario(data: Any, path: Path | None = None) -> Scenario:
                     faults=tuple(_fault(ctx, f, f"faults[{i}]") for i, f in enumerate(faults)))
 
 
+def _copy_tree(source: Any, target: Path) -> None:
+    for item in source.iterdir():
+        if item.is_dir():
+            (target / item.name).mkdir()
+            _copy_tree(item, target / item.name)
+        else:
+            (target / item.name).write_bytes(item.read_bytes())
+
+
+@functools.cache
+def bundled_dir() -> Path:
+    """The folder of the bundled scenarios. Installed normally (a wheel, editable or a
+    checkout) it is the package's own folder; from a zip import it is extracted once into
+    a temporary folder, since scenario files name their images by relative path."""
+    root = importlib.resources.files(BUNDLED_PACKAGE) / BUNDLED_FOLDER
+    if isinstance(root, Path):
+        return root
+    target = Path(tempfile.mkdtemp(prefix="emu-rom-scenarios-"))
+    _copy_tree(root, target)
+    return target
+
+
 def load_scenario(ref: str | Path) -> Scenario:
-    """A file path, or the name of a bundled scenario (scenarios/NAME.yaml)."""
+    """A file path, or the name of a bundled scenario (emulator/scenarios/NAME.yaml)."""
     path = Path(ref)
     if not path.exists() and not path.suffix:
-        path = BUNDLED_DIR / f"{ref}.yaml"
+        path = bundled_dir() / f"{ref}.yaml"
     if not path.exists():
         raise ScenarioError(f"{ref}: no such scenario file or bundled scenario "
                             f"(see `emu-rom scenarios`)")
@@ -325,4 +354,10 @@ def load_scenario(ref: str | Path) -> Scenario:
 
 
 def bundled_scenarios() -> list[Scenario]:
-    return [load_scenario(p) for p in sorted(BUNDLED_DIR.glob("*.yaml"))]
+    """Every bundled scenario, by name; ScenarioError if none is installed (a broken
+    install must not look like an empty list)."""
+    found = sorted(bundled_dir().glob("*.yaml"))
+    if not found:
+        raise ScenarioError(f"no bundled scenarios in {bundled_dir()}: the installation is "
+                            "incomplete (reinstall romlab)")
+    return [load_scenario(p) for p in found]

@@ -140,6 +140,14 @@ def plan_board(args: argparse.Namespace, scenario: Scenario | None) -> BoardPlan
     return BoardPlan(config, faults, wiring, spec.power, images)
 
 
+def chip_text(board) -> str:
+    """"ESP32 rev v1.0" / "ESP8266EX, 26 MHz crystal" for the start-up log line."""
+    ident = board.identity
+    if board.family.name == "esp8266":
+        return f"ESP8266EX, {ident.crystal_mhz} MHz crystal"
+    return f"ESP32 rev v{ident.revision}.{ident.minor}"
+
+
 def load_images(flash: NorFlash, images: list[tuple[int, bytes]]) -> None:
     for addr, data in images:
         flash.load_image(addr, data)

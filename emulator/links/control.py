@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -255,17 +256,45 @@ class ControlServer:
         return await self.cmd_power({"state": "cycle"})
 
     async def cmd_wait(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Until the board is in `mode`, or (with `console`, a regular expression) until a
+        console line numbered `since` or later (default: printed from now on) matches;
+        woken by the board's changes, the timeout is only a guard against waiting forever."""
+        timeout = _number(req.get("timeout", 5.0), "timeout", 0, 600)
+        if "console" in req:
+            return await self._wait_console(req, timeout)
         mode = req.get("mode")
         if not isinstance(mode, str) or mode not in MODES:
             raise ControlError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
-        timeout = _number(req.get("timeout", 5.0), "timeout", 0, 600)
         if not await self._wait(lambda: self.board.mode == mode, timeout):
             raise ControlError(f"board still in mode {self.board.mode!r} after {timeout} s")
         return self._status()
 
+    async def _wait_console(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
+        try:
+            pattern = re.compile(str(req["console"]))
+        except re.error as exc:
+            raise ControlError(f"console pattern {req['console']!r}: {exc}") from None
+        board = self.board
+        since = (board.console_total if req.get("since") is None
+                 else int(_number(req["since"], "since", 0, 1e15)))
+        found: list[int] = []
+
+        def matched() -> bool:
+            first = board.console_total - len(board.console)   # number of console[0]
+            for i, line in enumerate(board.console):
+                if first + i >= since and pattern.search(line):
+                    found.append(first + i)
+                    return True
+            return False
+        if not await self._wait(matched, timeout):
+            raise ControlError(f"no console line matched {pattern.pattern!r} after {timeout} s")
+        first = board.console_total - len(board.console)
+        return {"line": found[0], "total": board.console_total,
+                "console": list(board.console)[max(0, since - first):]}
+
     async def cmd_console(self, req: dict[str, Any]) -> dict[str, Any]:
         count = int(_number(req.get("lines", 50), "lines", 1, 500))
-        return {"console": list(self.board.console)[-count:]}
+        return {"console": list(self.board.console)[-count:], "total": self.board.console_total}
 
     async def _wait(self, predicate, timeout: float) -> bool:
         loop = asyncio.get_running_loop()

@@ -11,7 +11,23 @@ realistic too. Same arguments, same bytes.
 `version=2` changes 8 KB in the middle of the app and the version string near its start: the
 "one part changed" case of the bench and the demo.
 
-    python -m flasher.bundle.sample fw.zip [--version 2]
+The boot loader is laid out like ESP-IDF's 2nd-stage boot loader of the Mongoose OS era
+(ESP-IDF v3.x `esp32.bootloader.ld`: dram_seg 0x3FFF0000, iram_loader_seg 0x40078000,
+iram_seg 0x40080400; published boot logs show `load:0x40078000`, `load:0x40080400`,
+`entry 0x40080688`): every segment in internal RAM, where the ROM can copy it, so the
+emulator's ROM (emulator/chips/esp32/image_loader.py) reaches `entry` and boots what was
+written. (A segment in flash-mapped IROM would hang the ROM's copy until the RTC watchdog
+resets the chip: `rst:0x10 (RTCWDT_RTC_RESET)` forever.) The app's segments are app-like
+(DRAM, IRAM, flash-mapped IROM/DROM), which only the 2nd stage maps.
+
+The README walkthrough makes every file it uses with this module:
+
+    python -m flasher.bundle.sample fw.zip [--version 2]      the sample ESP32 bundle
+    python -m flasher.bundle.sample boot boot.bin             its boot loader (for 0x1000)
+    python -m flasher.bundle.sample pt pt.bin                 its partition table (0x8000)
+    python -m flasher.bundle.sample app app.bin [--size N]    a small valid app (for 0x10000)
+    python -m flasher.bundle.sample esp8266 fw-esp8266.zip    a Mongoose OS ESP8266 bundle
+    python -m flasher.bundle.sample bad KIND FILE             a broken bundle (KIND: see -h)
 """
 
 from __future__ import annotations
@@ -23,6 +39,7 @@ import json
 import random
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from esptool.bin_image import ELFSection, ESP32FirmwareImage
@@ -52,15 +69,19 @@ def code_like(rng: random.Random, size: int) -> bytes:
     return bytes(out[:size])
 
 
+APP_ADDRESSES = (0x3FFB0000, 0x40080000, 0x400D0020, 0x3F400020)  # DRAM, IRAM, IROM, DROM
+BOOT_ADDRESSES = (0x3FFF0030, 0x40078000, 0x40080400)    # DRAM, IRAM loader, IRAM (RAM only)
+BOOT_ENTRY = 0x40080688
+
+
 def esp32_image(rng: random.Random, sizes: list[int], entry: int, pad_to: int = 0,
-                banner: bytes = b"") -> bytes:
+                banner: bytes = b"", addrs: tuple[int, ...] = APP_ADDRESSES) -> bytes:
     """A valid ESP32 image (esptool parses and checksums it), optionally padded app-like."""
     image = ESP32FirmwareImage()
     image.append_digest = True
     image.flash_mode = 2            # dio, what mos builds use
     image.flash_size_freq = 0x20    # 4MB, 40m
     image.entrypoint = entry
-    addrs = [0x3FFB0000, 0x40080000, 0x400D0020, 0x3F400020]
     image.segments = [ELFSection(f".seg{i}".encode(), addrs[i],
                                  (banner if i == 0 else b"") + code_like(rng, size), 0)
                       for i, size in enumerate(sizes)]
@@ -97,10 +118,15 @@ def _part(data: bytes | None, **keys: object) -> dict[str, object]:
     return dict(keys)
 
 
+def sample_boot() -> bytes:
+    """The sample bundle's boot loader (bootloader.bin, for 0x1000)."""
+    return esp32_image(random.Random(2024), [0x1A00, 0x3C00, 0x800], BOOT_ENTRY,
+                       addrs=BOOT_ADDRESSES)
+
+
 def sample_files(version: int = 1) -> dict[str, bytes]:
     """manifest.json and the part files (names relative to the bundle folder)."""
-    rng = random.Random(2024)
-    boot = esp32_image(rng, [0x1A00, 0x3C00, 0x800], 0x40080400)
+    boot = sample_boot()
     app_rng = random.Random(7)
     banner = f"demo {version}.0.0 built by romlab".encode().ljust(64, b"\x00")
     app = bytearray(esp32_image(app_rng, [0x4000, 0x8000, 0x20000, 0x9000], 0x400D1234,
@@ -149,9 +175,90 @@ def write_sample(path: str | Path, version: int = 1) -> Path:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def sample_app(size: int = 128 * 1024) -> bytes:
+    """A small valid ESP32 app image of `size` bytes (code-like, deterministic)."""
+    banner = b"romlab sample app".ljust(64, b"\x00")
+    return esp32_image(random.Random(5), [0x1000, 0x2000, 0x8000, 0x2000], 0x400D1234,
+                       pad_to=size, banner=banner)
+
+
+def _bad_bundles() -> dict[str, tuple[str, Callable[[], bytes]]]:
+    """KIND -> (what is wrong, zip bytes): the broken bundles the README shows."""
+    from dataclasses import replace
+
+    from flasher.bundle import builder as b
+
+    plans = b.BAD_PLANS
+    return {
+        "overlapping": ("two parts overlap", lambda: plans["overlap"][0]().build()),
+        "misaligned": ("a part not on a 4 KB boundary", lambda: plans["misaligned"][0]().build()),
+        "unknown-ptn": ("a ptn the partition table lacks",
+                        lambda: plans["unknown_ptn"][0]().build()),
+        "too-big": ("a part bigger than its partition", lambda: plans["too_big"][0]().build()),
+        "wrong-sha1": ("a part whose SHA-1 does not match",
+                       lambda: plans["bad_checksum"][0]().build()),
+        "zip-slip": ("a member named ../evil.bin", b.zip_slip),
+        "symlink": ("a member that is a symlink", b.symlink_bundle),
+        "zip-bomb": ("a member that inflates 1000:1 to 2 GB",
+                     lambda: b.lie_about_size(b.bomb(1 << 20), "boot.bin", 2 << 30)),
+        "bad-json": ("a manifest that is not JSON", b.bad_json_bundle),
+        "cc3200": ("a bundle for another platform",
+                   lambda: replace(b.era_2017(), platform="cc3200").build()),
+    }
+
+
+def _write(path: str, data: bytes) -> int:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    print(f"wrote {out} ({len(data)} bytes)")
+    return 0
+
+
+def _sub_main(argv: list[str]) -> int:
+    bad = _bad_bundles()
     parser = argparse.ArgumentParser(prog="python -m flasher.bundle.sample",
-                                     description="write the sample Mongoose OS ESP32 fw.zip")
+                                     description="write a sample file (see the README)")
+    sub = parser.add_subparsers(dest="what", required=True)
+    sub.add_parser("boot", help="the sample bundle's boot loader (for 0x1000)").add_argument(
+        "output")
+    sub.add_parser("pt", help="the sample bundle's partition table (for 0x8000)").add_argument(
+        "output")
+    app = sub.add_parser("app", help="a small valid ESP32 app image (for 0x10000)")
+    app.add_argument("output")
+    app.add_argument("--size", type=int, default=128 * 1024, help="bytes (default 131072)")
+    sub.add_parser("esp8266", help="a Mongoose OS ESP8266 bundle (rBoot, fw, fs, ...)"
+                   ).add_argument("output")
+    bad_parser = sub.add_parser("bad", help="a broken bundle: " + "; ".join(
+        f"{k}: {v[0]}" for k, v in bad.items()))
+    bad_parser.add_argument("kind", choices=list(bad))
+    bad_parser.add_argument("output")
+    args = parser.parse_args(argv)
+    if args.what == "boot":
+        return _write(args.output, sample_boot())
+    if args.what == "pt":
+        return _write(args.output, partition_table())
+    if args.what == "app":
+        if not 4096 <= args.size <= 0x180000:
+            parser.error("--size must be 4096 .. 1572864 (app_0)")
+        return _write(args.output, sample_app(args.size))
+    if args.what == "esp8266":
+        from flasher.bundle.builder import esp8266_bundle
+        return _write(args.output, esp8266_bundle().build())
+    return _write(args.output, bad[args.kind][1]())
+
+
+SUBCOMMANDS = ("boot", "pt", "app", "esp8266", "bad")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        return _sub_main(argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m flasher.bundle.sample",
+        description="write the sample Mongoose OS ESP32 fw.zip; other samples: "
+                    f"{', '.join(SUBCOMMANDS)} (python -m flasher.bundle.sample boot -h, ...)")
     parser.add_argument("output", help="zip file to write, e.g. fw.zip")
     parser.add_argument("--version", type=int, default=1,
                         help="1 (default) or 2: the same firmware with 8 KB of the app changed")

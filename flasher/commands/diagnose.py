@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="if nothing answers, ask me to press EN with IO0 held (default when "
                           "stdin is a terminal)")
     ask.add_argument("--no-ask", action="store_true", help="never ask")
+    parser.add_argument("--ask-wait", type=float, default=8.0, metavar="S",
+                        help="with --ask: how long to listen for the pressed EN (default 8; "
+                             "listening ends as soon as the ROM says 'waiting for download')")
     parser.add_argument("--chip", choices=("esp32", "esp8266"), default="esp32",
                         help="the chip the board should have (default esp32); another chip "
                              "answering is reported as the wrong chip")
@@ -55,12 +58,14 @@ def run(args: argparse.Namespace, ui: UI) -> int:
         check_baud(baud, args.chip)
     if args.record:
         check_output(args.record, what="--record")      # before the port opens
+    check_seconds(args.ask_wait, what="--ask-wait", high=600)
     port = resolve_port(args.port)
     bauds = tuple(dict.fromkeys([ROM_BAUD, ROM_LOG_BAUD_26MHZ, *args.baud]))
     interactive = args.ask or (not args.no_ask and sys.stdin.isatty() and not ui.json_mode)
     options = ProbeOptions(listen_s=args.listen, bauds=bauds, reset=not args.no_reset,
                            fast_baud=None if args.no_fast_baud else 921600,
                            ask_user=ui.note if interactive else None,
+                           user_wait_s=args.ask_wait,
                            expected_chip=args.chip.upper())
     if not ui.json_mode:
         ui.print(f"listening on {shown(port)} at {', '.join(map(str, bauds))} baud, then "

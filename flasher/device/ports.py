@@ -191,8 +191,17 @@ def _new_port(port: str, baud: int) -> serial.SerialBase:
     return serial.serial_for_url(port, baudrate=baud, exclusive=True, do_not_open=True)
 
 
+
+
+def check_port_url(port: str) -> None:
+    """Refuse, in one line, a port name or pyserial URL that cannot be a board (see
+    `flasher.formats.limits.check_port_name`). UsageError (exit 2): nothing was opened."""
+    check_port_name(port)
+
+
 def open_port(port: str, baud: int = 115200) -> serial.SerialBase:
     """Open a port name or pyserial URL exclusively (as esptool does); PortError when not."""
+    check_port_url(port)
     try:
         ser = _new_port(port, baud)
     except (ValueError, serial.SerialException) as exc:   # unknown URL scheme, bad option

@@ -12,9 +12,7 @@ replayed by `emu-rom --replay`.
 from __future__ import annotations
 
 import errno
-import fcntl
 import logging
-import termios
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -58,9 +56,18 @@ class ProbeOptions:
 
 
 def can_drive_lines(ser: object, port: str) -> bool:
-    """Whether DTR/RTS reach anything: RFC 2217 carries them; a PTY or a raw socket do not."""
+    """Whether DTR/RTS reach anything: RFC 2217 carries them; a PTY or a raw socket do not.
+
+    On POSIX a TIOCMGET that fails with ENOTTY/EINVAL means no modem lines (a PTY). Where
+    there is no termios (Windows) a COM port has them and a URL other than rfc2217 not.
+    """
     if port.startswith("rfc2217:"):
         return True
+    try:                    # POSIX only, imported here so the flasher imports on Windows
+        import fcntl
+        import termios
+    except ImportError:
+        return "://" not in port
     fd = getattr(ser, "fd", None)
     if fd is None:
         return False
@@ -100,9 +107,11 @@ def _sync(port: RecordingPort, f: Findings, mode: str, attempts: int):
     except FatalError as exc:
         f.sync_error = str(exc).strip().splitlines()[0]
         esp = None
-    f.sync_bytes += _received_since(port, mark)
+    received = _received_since(port, mark)
+    f.sync_bytes += received
     if esp is not None:
         f.synced, f.sync_baud, f.chip_name = True, ROM_BAUD, esp.CHIP_NAME
+        f.answer_bytes = received
     return esp
 
 
@@ -152,7 +161,7 @@ def probe(port_name: str, options: ProbeOptions = ProbeOptions()) -> tuple[Findi
         raise PortError(f"{port_name}: the port went away during the probe "
                         f"({port_error_detail(exc)})") from None
     finally:
-        ser.close()
+        port.close_port()
     return f, port.capture
 
 

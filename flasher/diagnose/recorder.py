@@ -4,6 +4,11 @@ Wraps an open pyserial port: every read, write and modem-line change passes thro
 is appended to an `flasher.formats.capture.Capture` with its time since the port was opened. The
 capture replays on `emu-rom --replay`, turning a user's failing board into a regression
 test.
+
+esptool closes the port it was given when a connect fails (`ESPLoader.connect`), but the
+probe keeps listening on the same port afterwards (after a reset, while a person presses
+EN). Reopening would toggle DTR/RTS on a real adapter (a reset on an auto-reset board), so
+the wrapper ignores `close()` and the probe closes the real port itself (`close_port()`).
 """
 
 from __future__ import annotations
@@ -57,6 +62,13 @@ class RecordingPort:
     def setRTS(self, value: bool = True) -> None:  # noqa: N802 - pyserial API
         self._line("rts", value)
         self._port.setRTS(value)
+
+    def close(self) -> None:
+        """Ignored: esptool's failed connect would close the port under the probe."""
+
+    def close_port(self) -> None:
+        """Really close the wrapped port (the probe is done with it)."""
+        self._port.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._port, name)

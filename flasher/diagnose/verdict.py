@@ -63,6 +63,7 @@ class Findings:
     sync_baud: int | None = None
     sync_error: str = ""                        # esptool's last error when not synced
     sync_bytes: bytes = b""                     # everything received while syncing
+    answer_bytes: bytes | None = None           # received during the sync that answered
     chip_magic: int | None = None
     chip_name: str | None = None                # what esptool thinks the chip is
     crystal_mhz: int | None = None              # esptool's estimate once synced
@@ -80,7 +81,7 @@ class Findings:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("after_reset", "sync_bytes", "user_reset_seen"):
+        for key in ("after_reset", "sync_bytes", "answer_bytes", "user_reset_seen"):
             if d[key] is not None:
                 d[key] = _preview(d[key])
         d["listened"] = {str(k): _preview(v) for k, v in self.listened.items()}
@@ -224,7 +225,9 @@ def _classify_synced(f: Findings, mode: int | None, evidence: list[str]) -> Diag
         return Diagnosis(Cause.WRONG_CHIP, f"a ROM loader answered, but the chip is an "
                          f"{f.chip_name}, not an {want}", "use firmware built for that chip, "
                          f"or connect the {want} board", mode, tuple(ev))
-    junk = stray_bytes(f.sync_bytes)
+    # judge the conversation that worked: a failed attempt before it (an app's chatter, a
+    # boot loop until a person pressed EN) is not noise on the line
+    junk = stray_bytes(f.sync_bytes if f.answer_bytes is None else f.answer_bytes)
     if f.reads_failed or len(junk) >= 16:
         what = (f"{f.reads_failed} of {f.reads_ok + f.reads_failed} register reads failed"
                 if f.reads_failed else f"{len(junk)} stray bytes came between its replies")

@@ -136,17 +136,21 @@ def check_port_name(port: str, *, what: str = "--port") -> str:
     """A port name or pyserial URL without control characters; URL ports within 1..65535."""
     if not port or any(ord(c) < 0x20 or ord(c) == 0x7F for c in port):
         raise UsageError(f"{what}: {port!r} is not a port name (empty or control characters)")
+    if port.lower().startswith("loop://"):
+        raise UsageError(f"{what} {port}: pyserial's loopback test port echoes what is sent; there "
+                         "is no board on it (use a serial device, rfc2217://HOST:PORT or "
+                         "socket://HOST:PORT)")
     if "://" in port:
-        try:
-            parts = urlsplit(port)
-            number = parts.port
-        except ValueError as exc:
-            raise UsageError(f"{what} {port!r}: {exc}") from None
-        if parts.scheme in ("rfc2217", "socket"):
-            if not parts.hostname:
-                raise UsageError(f"{what} {port!r}: no host (use {parts.scheme}://HOST:PORT)")
-            if number is None or not 1 <= number <= 65535:
-                raise UsageError(f"{what} {port!r}: the TCP port must be 1..65535")
+        parts = urlsplit(port)
+        scheme = parts.scheme.lower()
+        if scheme in ("rfc2217", "socket"):
+            try:
+                number = parts.port
+            except ValueError:                      # not a number, or out of 0..65535
+                number = None
+            if not parts.hostname or number is None or not 1 <= number <= 65535:
+                raise UsageError(f"{what} {port}: a {scheme}:// URL needs a host and a TCP port "
+                                 f"number (1..65535), e.g. {scheme}://localhost:4000")
     return port
 
 

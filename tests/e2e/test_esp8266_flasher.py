@@ -72,7 +72,7 @@ def test_flash_first_boot_bootcfg_show_and_stale_config(emu_rom_factory, tmp_pat
     assert "Writing default boot config @ 0x7000." in log
     assert "Booting rom 0 (0x100000)." in log and "First boot, attempt 0" not in log
     fw_b = builder_b.files["demo8266.bin"]
-    assert any(f"slot 0: fw @ 0x100000 (crc32 {crc_of(fw_b)})" in ln for ln in log)
+    assert any(f"slot 0: fw @ 0x100000 (crc32 {crc_of(fw_b)})" in ln for ln in log), log
 
 
 def test_sys_params_go_to_the_end_of_a_bigger_flash(emu_rom_factory, tmp_path):

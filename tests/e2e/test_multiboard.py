@@ -10,6 +10,7 @@ import re
 import select
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -145,3 +146,21 @@ def test_ctrl_c_stops_every_board_and_says_which_were_complete(tmp_path, short_d
         rack.stop()
     for board in rack.boards:
         assert board.read_flash_file() == image, board.name
+
+
+def test_a_rack_of_esp8266_boards(emu_rack_factory):
+    """`emu-rom --boards 2 --chip esp8266` (before: AttributeError 'Esp8266Identity' has no
+    'revision' while logging the boards): esptool sees an ESP8266 on each, MACs from the
+    ESP8266 default plus K."""
+    rack = emu_rack_factory(2, "--chip", "esp8266")
+    assert "ESP8266EX, 26 MHz crystal" in rack.log_text()
+    macs = []
+    for board in rack.boards:
+        result = subprocess.run([sys.executable, "-m", "esptool", "--chip", "esp8266",
+                                 "--port", board.port, "--before", "no-reset", "--after",
+                                 "no-reset", "read-mac"], capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, (result.stdout, result.stderr, rack.log_text())
+        assert "ESP8266EX" in result.stdout
+        macs.append(re.search(r"MAC:\s+([0-9a-f:]{17})", result.stdout).group(1))
+    assert macs == ["5c:cf:7f:9a:58:2c", "5c:cf:7f:9a:58:2d"]

@@ -25,7 +25,7 @@ from flasher.bundle.archive import Bundle
 from flasher.bundle.plan import PlanOptions, build_plan
 from flasher.formats.safe_text import one_line, printable
 from flasher.ui import UI, shown
-from tests.hostile import corpus
+from tests.hostile import flasher_corpus as corpus
 from tests.support.cli import flasher as flasher_subprocess
 
 ESC = corpus.HOSTILE_TEXT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import zlib
 
@@ -12,6 +13,7 @@ from flasher.bundle.plan import PlanOptions, build_plan
 from flasher.bundle.sample import sample_bundle
 
 
+@functools.cache
 def plan(version):
     with Bundle.open(io.BytesIO(sample_bundle(version))) as bundle:
         return build_plan(bundle, PlanOptions(flash_size=4 << 20))
@@ -43,3 +45,36 @@ def test_version_two_changes_only_a_few_app_sectors():
     old, new = one.region("app").content(), two.region("app").content()
     changed = {i // 4096 for i in range(len(old)) if old[i] != new[i]}
     assert 2 <= len(changed) <= 5
+
+
+def test_the_boot_loader_boots_on_the_emulated_rom():
+    """Every boot loader segment lies in internal RAM, so the ROM's loader reaches `entry`
+    (before: a segment at 0x400D0020, flash-mapped IROM, hung the ROM's copy and the RTC
+    watchdog reset the chip forever, `rst:0x10 (RTCWDT_RTC_RESET)`)."""
+    from emulator.chips.esp32.image_loader import run_loader
+    from emulator.chips.esp32.rom_boot import RomRevision
+
+    boot = plan(1).region("boot").content()
+    flash = b"\xff" * 0x1000 + boot
+
+    def read(offset, length):
+        return flash[offset:offset + length]
+    for rev in RomRevision:
+        result = run_loader(rev.loader, read)
+        assert result.ok and result.entry == 0x40080688, result.text
+        assert [s.addr for s in result.segments] == [0x3FFF0030, 0x40078000, 0x40080400]
+
+
+def test_sample_files_for_the_readme(tmp_path, capsys):
+    from flasher.bundle.sample import main
+
+    for argv in (["boot", "boot.bin"], ["pt", "pt.bin"], ["app", "app.bin"],
+                 ["esp8266", "fw-esp8266.zip"], ["bad", "overlapping", "overlapping.zip"]):
+        assert main([*argv[:-1], str(tmp_path / argv[-1])]) == 0
+    assert (tmp_path / "boot.bin").read_bytes() == plan(1).region("boot").content()
+    assert (tmp_path / "pt.bin").read_bytes() == plan(1).region("pt").content()
+    LoadFirmwareImage("esp32", (tmp_path / "app.bin").read_bytes()).verify()
+    assert len((tmp_path / "app.bin").read_bytes()) == 128 * 1024
+    with Bundle.open(tmp_path / "fw-esp8266.zip") as bundle:
+        assert bundle.manifest.platform == "esp8266"
+    assert "wrote" in capsys.readouterr().out
