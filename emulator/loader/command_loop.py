@@ -170,6 +170,7 @@ class LoaderBase:
 
     async def handle_SPI_ATTACH(self, cmd: Command) -> None:
         self.require_len(cmd, 4, 8)
+        self.regs.attach_flash()
         await self.reply(Op.SPI_ATTACH)
 
     too_much_data_code = 0x05       # ROM: invalid message; the stub says TOO_MUCH_DATA

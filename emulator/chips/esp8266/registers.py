@@ -132,6 +132,7 @@ class Esp8266Registers(RegisterMap):
     # 32 KB the cache may give up), the same map the ROM boot model copies segments to
     # (rom_boot.WRITABLE; ESP8266 memory map in the ESP8266 Technical Reference).
     mem_regions = ((0x3FFE8000, 0x40000000), (0x40100000, 0x40110000))
+    attach_usr = 0x80000044            # esptool#397 trace: READ_REG 0x6000021c
 
     def __init__(self, identity: Esp8266Identity, flash: NorFlash) -> None:
         super().__init__()

@@ -68,6 +68,7 @@ class Esp8266RomLoader(RomLoader):
 
     def _begin(self, cmd: Command, compressed: bool) -> FlashWriter:
         self.require_len(cmd, 16)
+        self.regs.attach_flash()       # "ESP8266 ROM does this when you send flash_begin"
         erase_size, num_blocks, block_size, offset = cmd.words(4)
         if block_size > SPEC.rom.max_data_block:
             raise CommandError(RomError.INVALID_MESSAGE, f"block size {block_size}")

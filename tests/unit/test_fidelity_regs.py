@@ -1,0 +1,39 @@
+"""Fidelity facts of issue 12 that need no esptool: ESP8266 UART date register, GPIO4/GPIO5
+strapping, the boot values real ESP32s print (docs/fidelity.md §1, §4)."""
+
+import pytest
+
+from emulator.board.board import Pins
+from emulator.chips.esp32.rom_boot import STRAP_PIN_NAMES, Strapping, boot_mode_name
+from emulator.chips.esp8266.registers import Esp8266Identity, Esp8266Registers
+from emulator.flash.nor import NorFlash
+
+
+def test_esp8266_uart_date_register_at_its_native_address():
+    regs = Esp8266Registers(Esp8266Identity(), NorFlash(4 << 20))
+    assert regs.read(0x60000078) == 0x00062000       # esptool 2.x ESP8266ROM.DATE_REG_VALUE
+
+
+def test_gpio4_pulled_down_gpio5_pulled_up():
+    assert Pins().strapping() == Strapping()
+    assert (Strapping().gpio4, Strapping().gpio5) == (False, True)
+    assert "gpio4" in STRAP_PIN_NAMES and "gpio5" in STRAP_PIN_NAMES
+
+
+@pytest.mark.parametrize("bench,value,name", [
+    ({}, 0x13, "SPI_FAST_FLASH_BOOT"),
+    ({"io0": False}, 0x03, "DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2)"),
+    ({"io0": False, "gpio4": True, "gpio5": False}, 0x06,
+     "DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_FEO_V2)"),
+    ({"io0": False, "gpio5": False}, 0x02, "DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_FEO_V2)"),
+    ({"io0": False, "mtdo": False, "gpio5": False}, 0x00,
+     "DOWNLOAD_BOOT(UART0/UART1/SDIO_FEI_FEO_V2)"),
+    ({"gpio4": True}, 0x17, "SPI_FAST_FLASH_BOOT"),
+    ({"gpio4": True, "gpio2": True}, 0x1F, "SPI_FAST_FLASH_BOOT"),
+    ({"mtdi": True}, 0x33, "SPI_FAST_FLASH_BOOT"),
+    ({"io0": False, "gpio2": True, "gpio4": True}, 0x0F, "UART_BOOT(UART0)"),
+])
+def test_every_boot_value_reachable_from_the_pins(bench, value, name):
+    strap = Pins(bench=bench).strapping()
+    assert strap.value == value
+    assert boot_mode_name(value) == name
