@@ -32,8 +32,13 @@ def test_gpio4_pulled_down_gpio5_pulled_up():
     ({"gpio4": True, "gpio2": True}, 0x1F, "SPI_FAST_FLASH_BOOT"),
     ({"mtdi": True}, 0x33, "SPI_FAST_FLASH_BOOT"),
     ({"io0": False, "gpio2": True, "gpio4": True}, 0x0F, "UART_BOOT(UART0)"),
+    ({"io0": False, "mtdo": False}, 0x01, "DOWNLOAD_BOOT(UART0/UART1/SDIO_FEI_REO_V2)"),
+    ({"gpio2": True}, 0x1B, "SPI_FAST_FLASH_BOOT"),
+    ({"mtdi": True, "gpio4": True}, 0x37, "SPI_FAST_FLASH_BOOT"),
 ])
 def test_every_boot_value_reachable_from_the_pins(bench, value, name):
+    """Values printed by real boards (docs/fidelity.md §4): 0x13, 0x3, 0x6, 0x2, 0x1, 0x17,
+    0x1b, 0x33, 0x37; 0x1f and 0x0f complete the set reachable from the six pins."""
     strap = Pins(bench=bench).strapping()
     assert strap.value == value
     assert boot_mode_name(value) == name
