@@ -64,8 +64,8 @@ def parse_revision(text: str) -> tuple[int, int]:
 
 
 def parse_package(text: str) -> str:
-    """'PICO-D4', 'esp32-d0wd-v3', 'd2wd' -> the package name of variants.PACKAGES."""
-    from emulator.chips.esp32.variants import PACKAGES
+    """'PICO-D4', 'esp32-d0wd-v3', 'd2wd' -> the package name of chips/esp32/spec.py PACKAGES."""
+    from emulator.chips.esp32.spec import PACKAGES
 
     name = text.strip().upper().removeprefix("ESP32-").removeprefix("ESP32")
     if name not in PACKAGES:

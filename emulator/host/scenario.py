@@ -55,7 +55,7 @@ class BoardSpec:
 
     chip: str = "esp32"
     revision: tuple[int, int] | None = None
-    package: str | None = None     # ESP32 part, e.g. PICO-D4 (emulator/chips/esp32/variants.py)
+    package: str | None = None     # ESP32 part, e.g. PICO-D4 (emulator/chips/esp32/spec.py)
     mac: bytes | None = None
     flash_size: int | None = None
     flash_id: int | None = None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from emulator.board.board import BoardConfig, Pins
 from emulator.chips.esp32.registers import ChipIdentity
-from emulator.chips.esp32.variants import PACKAGES
+from emulator.chips.esp32.spec import PACKAGES
 from emulator.chips.spec import DETECT_MAGIC
 from emulator.chips.esp8266.registers import DEFAULT_MAC as ESP8266_MAC
 from emulator.chips.esp8266.registers import Esp8266Identity

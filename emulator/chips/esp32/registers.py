@@ -9,7 +9,7 @@ user commands against the `NorFlash`. Addresses and bit positions follow esptool
 Every generation of esptool must see the same chip: esptool 2.x reaches the peripherals
 through their 0x6000_0000 alias (UART date register, eFuses at 0x6001A000, SPI1 at
 0x60002000), later ones at 0x3FF4_0000; both answer alike (docs/fidelity.md §1). The eFuse
-words follow the part (`--package`) and the revision (variants.py, docs/fidelity.md §3).
+words follow the part (`--package`) and the revision (spec.py, docs/fidelity.md §3).
 """
 
 from __future__ import annotations
@@ -22,19 +22,17 @@ from typing import ClassVar
 from emulator.flash.nor import NorFlash
 from emulator.flash.spi_commands import SpiFlashCommands
 from emulator.chips.spec import CHIP_DETECT_MAGIC_REG, DETECT_MAGIC
-from emulator.chips.esp32.variants import (PACKAGES, PERIPHERAL_ALIAS_BASE,
-                                           PERIPHERAL_ALIAS_SIZE, PERIPHERAL_BASE,
-                                           UART0_DATE_REG, UART0_DATE_VALUE, Package,
-                                           default_package, revision_fuses)
+from emulator.chips.esp32.spec import (EFUSE_RD_BASE, PACKAGES, PERIPHERAL_ALIAS_BASE,
+                                       PERIPHERAL_ALIAS_SIZE, PERIPHERAL_BASE, RTC_CALI_CFG1,
+                                       UART0_DATE_REG, UART0_DATE_VALUE, Package,
+                                       default_package, revision_fuses)
 from emulator.chips.register_map import RegisterMap
 
 log = logging.getLogger(__name__)
 
 
-EFUSE_RD_BASE = 0x3FF5A000           # eFuse BLK0 read words 0..6
 APB_CTL_DATE = 0x3FF6607C            # bit 31 is revision bit 2
 UART0_CLKDIV = 0x3FF40014
-RTC_CALI_CFG1 = 0x3FF5F06C           # RTC calibration of CK8M, used for the ROM's baud math
 GPIO_STRAP = 0x3FF44038              # strapping pins latched at reset
 
 SPI1_BASE = 0x3FF42000
@@ -137,15 +135,6 @@ class ChipIdentity:
         """RTCCALICFG1 so that esptool's ROM-frequency estimate equals the crystal exactly."""
         cali = self.crystal_mhz * 1_000_000 * 40 // (15625 * CK8M_EFUSE)
         return cali << 7
-
-
-def rom_uart_clock_estimate(regs: "Esp32Registers") -> float:
-    """The APB clock the ESP32 ROM believes it runs at when it sets a new baud: its
-    CK8M-based calibration (RTC_CALI_CFG1) scaled by the eFuse's CK8M frequency. esptool
-    pre-scales CHANGE_BAUDRATE's value by estimate / crystal ("false_rom_baud", esptool
-    targets/esp32.py) so that the two cancel."""
-    estimate = regs.read(RTC_CALI_CFG1) >> 7 & 0x1FFFFFF
-    return float(estimate * 15625 * (regs.read(EFUSE_RD_BASE + 16) & 0xFF) / 40)
 
 
 @dataclass

@@ -4,7 +4,8 @@ strapping, the boot values real ESP32s print (docs/fidelity.md §1, §4)."""
 import pytest
 
 from emulator.board.board import Pins
-from emulator.chips.esp32.rom_boot import STRAP_PIN_NAMES, Strapping, boot_mode_name
+from emulator.chips.esp32.rom_boot import Strapping, boot_mode_name
+from emulator.chips.family import FAMILIES, STRAP_PINS, pin_name
 from emulator.chips.esp8266.registers import Esp8266Identity, Esp8266Registers
 from emulator.flash.nor import NorFlash
 
@@ -14,10 +15,16 @@ def test_esp8266_uart_date_register_at_its_native_address():
     assert regs.read(0x60000078) == 0x00062000       # esptool 2.x ESP8266ROM.DATE_REG_VALUE
 
 
+def latch(bench: dict) -> Strapping:
+    return FAMILIES["esp32"].latch(Pins(bench=bench), None)
+
+
 def test_gpio4_pulled_down_gpio5_pulled_up():
-    assert Pins().strapping() == Strapping()
-    assert (Strapping().gpio4, Strapping().gpio5) == (False, True)
-    assert "gpio4" in STRAP_PIN_NAMES and "gpio5" in STRAP_PIN_NAMES
+    spec = FAMILIES["esp32"].spec
+    assert (spec.pull("gpio4"), spec.pull("gpio5")) == (False, True)
+    assert latch({}) == Strapping()
+    assert STRAP_PINS == ("io0", "gpio2", "gpio4", "gpio5", "mtdi", "mtdo")
+    assert pin_name("gpio15") == "mtdo" and pin_name("gpio4") == "gpio4"
 
 
 @pytest.mark.parametrize("bench,value,name", [
@@ -39,6 +46,6 @@ def test_gpio4_pulled_down_gpio5_pulled_up():
 def test_every_boot_value_reachable_from_the_pins(bench, value, name):
     """Values printed by real boards (docs/fidelity.md §4): 0x13, 0x3, 0x6, 0x2, 0x1, 0x17,
     0x1b, 0x33, 0x37; 0x1f and 0x0f complete the set reachable from the six pins."""
-    strap = Pins(bench=bench).strapping()
+    strap = latch(bench)
     assert strap.value == value
     assert boot_mode_name(value) == name
