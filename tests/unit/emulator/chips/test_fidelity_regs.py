@@ -20,8 +20,8 @@ def latch(bench: dict) -> Strapping:
 
 
 def test_gpio4_pulled_down_gpio5_pulled_up():
-    spec = FAMILIES["esp32"].spec
-    assert (spec.pull("gpio4"), spec.pull("gpio5")) == (False, True)
+    pulls = {pin.name: pin.pull_high for pin in FAMILIES["esp32"].spec.strapping}
+    assert (pulls["gpio4"], pulls["gpio5"]) == (False, True)
     assert latch({}) == Strapping()
     assert STRAP_PINS == ("io0", "gpio2", "gpio4", "gpio5", "mtdi", "mtdo")
     assert pin_name("gpio15") == "mtdo" and pin_name("gpio4") == "gpio4"
