@@ -94,7 +94,8 @@ class LoaderBase:
             handler = self._handlers.get(cmd.op)
             self.commands_handled += 1
             if handler is None:
-                log.info("%s: unsupported command %#04x", self.name, cmd.op)
+                log.info("%s: unsupported command %s (%#04x)", self.name, _op_name(cmd.op),
+                         cmd.op)
                 await self.unsupported(cmd)
                 continue
             self.clock.charge("cpu", self.clock.profile.command_overhead)
