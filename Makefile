@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv demo test test-fast wheel-smoke walkthrough bench clean
+.PHONY: all venv demo test test-fast wheel-smoke walkthrough bench compat clean
 
 all: test
 
@@ -34,6 +34,11 @@ wheel-smoke: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/emulator_throughput.py
+
+# esptool 2.8 ... 5.6 against emu-rom (ESP32, ESP8266); each release is installed from PyPI
+# once into .cache/compat/ (docs/fidelity.md §6). Not part of `make test` (about 6 minutes).
+compat: $(STAMP)
+	$(PY) -m tests.compat.matrix --markdown .cache/compat/matrix.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info dist

@@ -20,7 +20,7 @@ from emulator.chips.app_console import AppConsoleConfig
 from emulator.loader.transitions import BoardMode, ResetReason
 from emulator.chips.esp32.registers import ChipIdentity
 from emulator.chips.esp8266.registers import Esp8266Identity
-from emulator.chips.family import Latch, family_for
+from emulator.chips.family import STRAP_PINS, Latch, family_for
 from emulator.chips.spec import rom_console_baud
 from emulator.timing.clock import Clock, FlashTimer
 from emulator.board.fault_hooks import BoardReset, FaultHooks, PowerLoss
@@ -50,7 +50,7 @@ RELATCH = {ResetReason.POWER_ON, ResetReason.EN_PIN, ResetReason.WATCHDOG,
            ResetReason.BROWN_OUT}
 
 
-PIN_NAMES = ("en", "io0", "gpio2", "mtdi", "mtdo")
+PIN_NAMES = ("en", *STRAP_PINS)     # EN and every pin a chip latches (chips.family)
 SOURCES = ("bench", "lines")      # hands/jumpers/ctl, and the adapter's DTR/RTS wiring
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from emulator.chips.firmware_base import ChipFirmware
 
 __all__ = ["ChipFamily", "Esp32Family", "Esp8266Family", "Latch", "FAMILIES", "family_for",
-           "CHIP_NAMES"]
+           "CHIP_NAMES", "STRAP_PINS", "PIN_ALIASES", "pin_name"]
 
 
 class PinLevels(Protocol):
@@ -95,9 +95,11 @@ class Esp32Family(ChipFamily):
         return esp32_boot.Strapping()
 
     def latch(self, pins: PinLevels, identity: Any) -> Latch:
-        """IO0, GPIO2, MTDI, MTDO, with the ESP32's internal pulls (the spec's table)."""
+        """IO0, GPIO2, GPIO4, GPIO5, MTDI, MTDO, with the ESP32's internal pulls (the spec's
+        table)."""
         level = latched(self.spec, pins)
         return esp32_boot.Strapping(gpio0=level["io0"], gpio2=level["gpio2"],
+                                    gpio4=level["gpio4"], gpio5=level["gpio5"],
                                     mtdi=level["mtdi"], mtdo=level["mtdo"])
 
     def boot_mode_name(self, value: int) -> str:
@@ -108,6 +110,7 @@ class Esp32Family(ChipFamily):
 
     def describe(self, identity: Any) -> dict[str, object]:
         return {"revision": f"v{identity.revision}.{identity.minor}",
+                "package": identity.package,
                 "mac": identity.mac_str, "crystal_mhz": identity.crystal_mhz}
 
 
@@ -145,6 +148,16 @@ class Esp8266Family(ChipFamily):
 
 FAMILIES: dict[str, ChipFamily] = {"esp32": Esp32Family(), "esp8266": Esp8266Family()}
 CHIP_NAMES = tuple(FAMILIES)
+# Every pin some chip latches at reset, as `emu-rom ctl pin` and scenarios name them.
+STRAP_PINS = tuple(dict.fromkeys(pin.name for family in FAMILIES.values()
+                                 for pin in family.spec.strapping))
+# Other names for the same pins (GPIO15 is also what the ESP8266 calls MTDO).
+PIN_ALIASES = {"gpio0": "io0", "gpio12": "mtdi", "gpio15": "mtdo"}
+
+
+def pin_name(name: str) -> str:
+    """The canonical strapping-pin name for `name` (an alias or itself)."""
+    return PIN_ALIASES.get(name, name)
 
 
 def family_for(identity: ChipIdentity | Esp8266Identity) -> ChipFamily:

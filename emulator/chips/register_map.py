@@ -14,10 +14,13 @@ import struct
 from typing import Protocol
 
 SPI_CMD_USR = 1 << 18            # CMD register bit that starts a user command
+SPI_USR_OFFSET = 0x1C
+SPI_USR2_OFFSET = 0x24
 
 
 class SpiController(Protocol):
     regs: dict[int, int]
+    attached: bool
 
     def execute(self) -> None: ...
 
@@ -30,6 +33,9 @@ class RegisterMap:
     spi: SpiController
     mem_regions: tuple[tuple[int, int], ...] = ()     # [start, end) RAM a host may load
     MAX_PLAIN = 4096             # plain registers remembered (a real chip has fewer)
+    # SPI_USR / SPI_USR2 as the ROM's flash attach leaves them (docs/fidelity.md §5)
+    attach_usr: int = 0x80000040
+    attach_usr2: int = 0x70000000
 
     def __init__(self) -> None:
         self.ram: dict[int, bytearray] = {}          # region start -> its bytes
@@ -40,11 +46,21 @@ class RegisterMap:
         return None
 
     def clear(self) -> None:
-        """Reset: written registers, SPI state and RAM are lost."""
+        """Reset: written registers, SPI state and RAM are lost; the flash is detached."""
         self._plain.clear()
         self.spi.regs.clear()
+        self.spi.attached = False
         self.ram.clear()
         self._written.clear()
+
+    def attach_flash(self) -> None:
+        """The ROM's SPI flash attach (SPI_ATTACH on the ESP32, FLASH_BEGIN on the ESP8266,
+        the stub at start): the flash answers SPI1 user commands from now on, and the
+        user-command registers hold the values the ROM configured."""
+        if not self.spi.attached:
+            self.spi.attached = True
+            self.spi.regs[self.spi_base + SPI_USR_OFFSET] = self.attach_usr
+            self.spi.regs[self.spi_base + SPI_USR2_OFFSET] = self.attach_usr2
 
     def read(self, addr: int) -> int:
         special = self.read_special(addr)

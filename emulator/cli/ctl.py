@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from emulator.chips.family import PIN_ALIASES, STRAP_PINS
 from emulator.host.options import OneLineParser, bounded_number
 from emulator.links.control import MODES, TOKEN_ENV, ControlError, parse_endpoint, request
 
@@ -44,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     en = sub.add_parser("en", help="drive EN low/high or release it")
     en.add_argument("level", choices=("low", "high", "release"))
     pin = sub.add_parser("pin", help="drive a strapping pin")
-    pin.add_argument("name", choices=("io0", "gpio2", "mtdi", "mtdo", "gpio15"))
+    pin.add_argument("name", choices=(*STRAP_PINS, *PIN_ALIASES),
+                     help="strapping pin (ESP32: GPIO4 pulled down, GPIO5 up; both only "
+                          "change the boot:0x.. value and the SDIO timing)")
     pin.add_argument("level", choices=("low", "high", "release"))
     pw = sub.add_parser("power", help="switch power on or off")
     pw.add_argument("state", choices=("on", "off", "cycle"))

@@ -16,7 +16,8 @@ from emulator.chips.family import CHIP_NAMES
 from emulator.host.setup import chip_text, load_images, plan_board
 from emulator.timing.clock import CATEGORIES, Clock, TimingProfile
 from emulator.host.scenario import ScenarioError, bundled_scenarios, load_scenario
-from emulator.host.options import (OneLineParser, parse_crystal, parse_flash_id, parse_mac, parse_port,
+from emulator.host.options import (OneLineParser, parse_crystal, parse_flash_id, parse_mac,
+                                   parse_package, parse_port,
                                    parse_revision, parse_size)
 from flasher.formats.capture import Capture, CaptureError
 from emulator.links.control import TOKEN_ENV, ControlError, ControlServer, parse_endpoint
@@ -80,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="factory MAC (default 24:0a:c4:9a:58:2c; ESP8266 5c:cf:7f:9a:58:2c)")
     p.add_argument("--chip-rev", type=parse_revision, metavar="REV",
                    help="ESP32 revision: 0, 1 (default, ROM of 2016), 2, 3 or 3.1 (ECO3)")
+    p.add_argument("--package", type=parse_package, metavar="PART",
+                   help="ESP32 part: D0WDQ6 (default before v3), D0WD, D0WD-V3 (default "
+                        "from v3), D0WDQ6-V3, S0WD, D2WD, U4WDH, PICO-D4, PICO-V3, "
+                        "PICO-V3-02, D0WDR2-V3; sets the eFuse words esptool decodes "
+                        "(and the flash size of parts with in-package flash)")
     p.add_argument("--crystal", type=parse_crystal, metavar="MHZ",
                    help="crystal frequency: 40 (ESP32 default) or 26 (ESP8266 default)")
     p.add_argument("--boot", choices=("download", "flash"),

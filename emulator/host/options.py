@@ -63,6 +63,17 @@ def parse_revision(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2) or 0)
 
 
+def parse_package(text: str) -> str:
+    """'PICO-D4', 'esp32-d0wd-v3', 'd2wd' -> the package name of chips/esp32/spec.py PACKAGES."""
+    from emulator.chips.esp32.spec import PACKAGES
+
+    name = text.strip().upper().removeprefix("ESP32-").removeprefix("ESP32")
+    if name not in PACKAGES:
+        raise argparse.ArgumentTypeError(f"ESP32 package {text!r} unknown; use one of "
+                                         f"{', '.join(PACKAGES)}")
+    return name
+
+
 def parse_crystal(text: str) -> int:
     value = text.strip().lower().removesuffix("mhz")
     if value not in ("26", "40"):

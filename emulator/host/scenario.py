@@ -7,7 +7,8 @@ Schema (documented for users in scenarios/README.md):
     diagnosis: dead_rx                 # the cause `flasher diagnose` should name
     fix: ...                           # optional: how the scenario is "repaired" in tests
     board:   {chip, revision, mac, flash_size, flash_id, crystal, wiring, boot, power,
-              strapping: {io0, gpio2, mtdi, mtdo|gpio15}, flash_image, flash_images,
+              package, strapping: {io0, gpio2, gpio4, gpio5, mtdi, mtdo|gpio15},
+              flash_image, flash_images,
               bundle, app: {...}}       chip: esp32 | esp8266 (emulated), esp32s2 | esp32c3
                                         (an ESP32 answering with that chip's magic)
     link:    {dead_rx, dead_tx, swapped, noise, drop, flip, latency_ms, baud_skew, seed}
@@ -36,7 +37,9 @@ from typing import Any
 
 from emulator.timing import yaml_input
 from emulator.chips.app_console import AppConsoleConfig
-from emulator.host.options import parse_flash_id, parse_mac, parse_revision, parse_size
+from emulator.chips.family import PIN_ALIASES, STRAP_PINS, pin_name
+from emulator.host.options import (parse_flash_id, parse_mac, parse_package, parse_revision,
+                                   parse_size)
 from emulator.wire.protocol import Op
 from emulator.board.wiring import WIRINGS
 from emulator.faults.specs import FaultSpec, LinkSpec
@@ -59,6 +62,7 @@ class BoardSpec:
 
     chip: str = "esp32"
     revision: tuple[int, int] | None = None
+    package: str | None = None     # ESP32 part, e.g. PICO-D4 (emulator/chips/esp32/spec.py)
     mac: bytes | None = None
     flash_size: int | None = None
     flash_id: int | None = None
@@ -168,6 +172,8 @@ def _board(ctx: _Ctx, raw: Any) -> BoardSpec:
         kw["chip"] = ctx.choice(d["chip"], "board.chip", CHIPS)
     if "revision" in d:
         kw["revision"] = ctx.convert(parse_revision, d["revision"], "board.revision")
+    if "package" in d:
+        kw["package"] = ctx.convert(parse_package, d["package"], "board.package")
     if "mac" in d:
         kw["mac"] = ctx.convert(parse_mac, d["mac"], "board.mac")
     if "flash_size" in d:
@@ -185,8 +191,8 @@ def _board(ctx: _Ctx, raw: Any) -> BoardSpec:
         kw["power"] = ctx.choice(d["power"], "board.power", ("on", "off")) == "on"
     if "strapping" in d:
         straps = ctx.mapping(d["strapping"], "board.strapping",
-                             ("io0", "gpio2", "mtdi", "mtdo", "gpio15"))
-        kw["strapping"] = {("mtdo" if k == "gpio15" else k):   # ESP8266 name of MTDO
+                             (*STRAP_PINS, *PIN_ALIASES))
+        kw["strapping"] = {pin_name(k):              # gpio15: the ESP8266 name of MTDO
                            LEVELS[ctx.choice(v, f"board.strapping.{k}", tuple(LEVELS))]
                            for k, v in straps.items()}
     images = []

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from emulator.board.board import BoardConfig, Pins
 from emulator.chips.esp32.registers import ChipIdentity
+from emulator.chips.esp32.spec import PACKAGES
 from emulator.chips.spec import DETECT_MAGIC
 from emulator.chips.esp8266.registers import DEFAULT_MAC as ESP8266_MAC
 from emulator.chips.esp8266.registers import Esp8266Identity
@@ -40,9 +41,11 @@ def _pick(cli, spec, default):
     return cli if cli is not None else (spec if spec is not None else default)
 
 
-def _flash_geometry(args: argparse.Namespace, spec: BoardSpec) -> tuple[int, int]:
+def _flash_geometry(args: argparse.Namespace, spec: BoardSpec,
+                    in_package_mb: int | None = None) -> tuple[int, int]:
     flash_id = _pick(args.flash_id, spec.flash_id, None)
-    size_opt = _pick(args.flash_size, spec.flash_size, None)
+    size_opt = _pick(args.flash_size, spec.flash_size,
+                     in_package_mb << 20 if in_package_mb else None)
     if flash_id is not None:
         implied = size_from_jedec_id(flash_id)
         if size_opt and size_opt != implied:
@@ -76,10 +79,14 @@ def _identity(args: argparse.Namespace, spec: BoardSpec) -> ChipIdentity | Esp82
     if chip == "esp8266":
         if args.chip_rev is not None or spec.revision is not None:
             raise ValueError("--chip-rev applies to the ESP32 only (the ESP8266 has none)")
+        if getattr(args, "package", None) is not None or spec.package is not None:
+            raise ValueError("--package applies to the ESP32 only")
         return Esp8266Identity(mac=_pick(args.mac, spec.mac, ESP8266_MAC),
                                crystal_mhz=_pick(args.crystal, spec.crystal, 26))
-    major, minor = _pick(args.chip_rev, spec.revision, (1, 0))
-    identity = ChipIdentity(revision=major, minor=minor,
+    package = _pick(getattr(args, "package", None), spec.package, None)
+    default_rev = (3, 0) if package and PACKAGES[package].v3 else (1, 0)
+    major, minor = _pick(args.chip_rev, spec.revision, default_rev)
+    identity = ChipIdentity(revision=major, minor=minor, package=package,
                             mac=_pick(args.mac, spec.mac, DEFAULT_MAC),
                             crystal_mhz=_pick(args.crystal, spec.crystal, 40))
     if chip != "esp32":     # other chips only answer esptool's chip-detect read
@@ -117,7 +124,8 @@ def rboot_build(bundle: Path | None, flash_size: int) -> RbootBuild | None:
 def plan_board(args: argparse.Namespace, scenario: Scenario | None) -> BoardPlan:
     spec = scenario.board if scenario else BoardSpec()
     identity = _identity(args, spec)
-    size, flash_id = _flash_geometry(args, spec)
+    part = identity.part if isinstance(identity, ChipIdentity) else None
+    size, flash_id = _flash_geometry(args, spec, part.flash_mb if part else None)
     rfc = args.rfc2217 is not None
     wiring = _pick(args.wiring, spec.wiring, "devkitc")
     boot = _pick(args.boot, spec.boot, "flash" if rfc else "download")
@@ -141,11 +149,11 @@ def plan_board(args: argparse.Namespace, scenario: Scenario | None) -> BoardPlan
 
 
 def chip_text(board) -> str:
-    """"ESP32 rev v1.0" / "ESP8266EX, 26 MHz crystal" for the start-up log line."""
+    """"ESP32-D0WDQ6 rev v1.0" / "ESP8266EX, 26 MHz crystal" for the start-up log line."""
     ident = board.identity
     if board.family.name == "esp8266":
         return f"ESP8266EX, {ident.crystal_mhz} MHz crystal"
-    return f"ESP32 rev v{ident.revision}.{ident.minor}"
+    return f"ESP32-{ident.package} rev v{ident.revision}.{ident.minor}"
 
 
 def load_images(flash: NorFlash, images: list[tuple[int, bytes]]) -> None:

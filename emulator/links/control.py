@@ -27,6 +27,8 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from emulator.chips.family import PIN_ALIASES, STRAP_PINS, pin_name
+
 if TYPE_CHECKING:
     from emulator.board.board import Board
 
@@ -233,9 +235,13 @@ class ControlServer:
 
     async def cmd_pin(self, req: dict[str, Any]) -> dict[str, Any]:
         name = req.get("name")
-        name = "mtdo" if name == "gpio15" else name      # the ESP8266's name for MTDO
-        if not isinstance(name, str) or name not in ("io0", "gpio2", "mtdi", "mtdo"):
-            raise ControlError(f"unknown pin {name!r}; pins: io0, gpio2, mtdi, mtdo (gpio15)")
+        if not isinstance(name, str):
+            raise ControlError(f"unknown pin {name!r}; pins: {', '.join(STRAP_PINS)} "
+                               f"({', '.join(PIN_ALIASES)})")
+        name = pin_name(name)                     # gpio15: the ESP8266's name for MTDO
+        if name not in STRAP_PINS:
+            raise ControlError(f"unknown pin {name!r}; pins: {', '.join(STRAP_PINS)} "
+                               f"({', '.join(PIN_ALIASES)})")
         self.board.drive(name, _level(req.get("level")))
         return self._status()
 

@@ -94,7 +94,8 @@ class LoaderBase:
             handler = self._handlers.get(cmd.op)
             self.commands_handled += 1
             if handler is None:
-                log.info("%s: unsupported command %#04x", self.name, cmd.op)
+                log.info("%s: unsupported command %s (%#04x)", self.name, _op_name(cmd.op),
+                         cmd.op)
                 await self.unsupported(cmd)
                 continue
             self.clock.charge("cpu", self.clock.profile.command_overhead)
@@ -170,6 +171,7 @@ class LoaderBase:
 
     async def handle_SPI_ATTACH(self, cmd: Command) -> None:
         self.require_len(cmd, 4, 8)
+        self.regs.attach_flash()
         await self.reply(Op.SPI_ATTACH)
 
     too_much_data_code = 0x05       # ROM: invalid message; the stub says TOO_MUCH_DATA

@@ -3,6 +3,13 @@
 ROM specifics (docs/protocol.md §2): 4 status bytes; FLASH_BEGIN erases the whole area
 before it answers; 1 KB flash blocks; MD5 answered as 32 hex characters; only the 64-byte
 READ_FLASH_SLOW for reading; no erase commands; GET_SECURITY_INFO unknown on ESP32.
+
+The ROM answers from one response buffer that handlers update only in part
+(docs/fidelity.md §2, §5): the `value` field is written by SYNC and READ_REG only, so every
+other reply carries the last value read; an opcode the ROM does not know leaves even the
+opcode byte alone, so its error reply (status 1, error 0x05) names the *previous* command,
+and comes 8 times when that was a SYNC. esptool 3.x+ and esptool-js recognise exactly this
+as `UnsupportedCommandError` and reconnect.
 """
 
 from __future__ import annotations
@@ -13,12 +20,14 @@ from emulator.loader.transitions import ResetReason, TransitionKind
 from emulator.timing.uart_divider import divider_rate
 from emulator.loader.flash_transfer import FlashWriter, WriteFailed
 from emulator.loader.command_loop import CommandError, FlashWriteCommands, LoaderBase, Transition
-from emulator.wire.protocol import ROM_STATUS, Command, Op, RomError
+from emulator.wire.protocol import ROM_STATUS, Command, Op, RomError, build_response
 
 log = logging.getLogger(__name__)
 
 ROM_FLASH_BLOCK = 0x400
 READ_SLOW_MAX = 64
+UNSUPPORTED_REPEATS_AFTER_SYNC = 8      # esptool loader.py: "response is sent 8 times"
+VALUE_WRITERS = (Op.SYNC, Op.READ_REG)  # the only handlers that set the reply's value
 
 
 class RomLoader(FlashWriteCommands, LoaderBase):
@@ -30,6 +39,29 @@ class RomLoader(FlashWriteCommands, LoaderBase):
     flash_error_code = RomError.FLASH_WRITE_ERR
 
     _writer: FlashWriter | None = None
+    _last_op: int = 0
+    _last_value: int = 0
+
+    # -- responses: one response buffer, updated only in part -----------------------------
+
+    async def reply(self, op: int, value: int = 0, data: bytes = b"") -> None:
+        if op in VALUE_WRITERS:
+            self._last_value = value
+        self._last_op = op
+        await self.board.send_packet(build_response(op, self._last_value,
+                                                    data + self.status.ok()))
+
+    async def fail(self, op: int, code: int) -> None:
+        self._last_op = op
+        await self.board.send_packet(build_response(op, self._last_value,
+                                                    self.status.fail(code, stub=False)))
+
+    async def unsupported(self, cmd: Command) -> None:
+        op = self._last_op
+        packet = build_response(op, self._last_value,
+                                self.status.fail(RomError.INVALID_MESSAGE, stub=False))
+        for _ in range(UNSUPPORTED_REPEATS_AFTER_SYNC if op == Op.SYNC else 1):
+            await self.board.send_packet(packet)
 
     # -- flash write -------------------------------------------------------------------
 
@@ -114,6 +146,3 @@ class RomLoader(FlashWriteCommands, LoaderBase):
         if actual is not None:
             self.board.set_baud(actual)
 
-    async def handle_GET_SECURITY_INFO(self, cmd: Command) -> None:
-        # The ESP32 ROM predates this command: it answers "invalid message".
-        raise CommandError(RomError.INVALID_MESSAGE, "GET_SECURITY_INFO not in ESP32 ROM")

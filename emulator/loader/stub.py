@@ -47,7 +47,10 @@ class StubLoader(FlashWriteCommands, LoaderBase):
     _writer: FlashWriter | None = None
 
     async def greet(self) -> None:
-        """The stub's first words after the jump (esptool waits for them)."""
+        """The stub's first words after the jump (esptool waits for them). The stub
+        attaches the flash itself before it greets (esptool 302c7bf: "Call
+        spi_flash_attach() when stub runs")."""
+        self.regs.attach_flash()
         await self.board.send_packet(OHAI)
 
     async def unsupported(self, cmd: Command) -> None:
@@ -184,4 +187,5 @@ class StubLoader(FlashWriteCommands, LoaderBase):
 
     async def handle_SPI_ATTACH(self, cmd: Command) -> None:
         self.require_len(cmd, 4, 8)
+        self.regs.attach_flash()
         await self.reply(Op.SPI_ATTACH)

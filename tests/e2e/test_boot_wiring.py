@@ -169,3 +169,19 @@ def test_control_status_tracks_transitions_and_rejects_bad_commands(emu_rom):
                          capture_output=True, text=True, timeout=30)
     assert cli.returncode == 2
     assert cli.stderr.strip().count("\n") == 0 and "unknown mode" in cli.stderr
+
+
+def test_gpio4_gpio5_straps_from_emu_rom_ctl(emu_rom):
+    """`emu-rom ctl pin gpio4|gpio5` reach the banners real boards print: boot:0x6 in
+    download mode (esptool-js#107, an ESP32-D0WD rev 1), boot:0x17 from flash (esp-idf#1778)
+    (docs/fidelity.md §4)."""
+    ctl = [sys.executable, "-m", "emulator", "ctl", "--socket", str(emu_rom.ctl_path)]
+    for pin, level in (("gpio4", "high"), ("gpio5", "low")):
+        subprocess.run([*ctl, "pin", pin, level], check=True, capture_output=True)
+    emu_rom.ctl("press-en", hold_io0=True)
+    wait_console(emu_rom, r"^rst:0x1 \(POWERON_RESET\),boot:0x6 "
+                          r"\(DOWNLOAD_BOOT\(UART0/UART1/SDIO_REI_FEO_V2\)\)$")
+    subprocess.run([*ctl, "pin", "gpio5", "release"], check=True, capture_output=True)
+    emu_rom.ctl("hold-io0", on=False)
+    emu_rom.ctl("press-en")
+    wait_console(emu_rom, r"boot:0x17 \(SPI_FAST_FLASH_BOOT\)$")

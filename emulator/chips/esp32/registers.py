@@ -5,6 +5,11 @@ reads, and drives the SPI flash controller through register writes to read the J
 and status registers. This module answers those reads from a `ChipIdentity` and runs SPI
 user commands against the `NorFlash`. Addresses and bit positions follow esptool's
 `targets/esp32.py` (named as in the ESP32 TRM) — see docs/protocol.md.
+
+Every generation of esptool must see the same chip: esptool 2.x reaches the peripherals
+through their 0x6000_0000 alias (UART date register, eFuses at 0x6001A000, SPI1 at
+0x60002000), later ones at 0x3FF4_0000; both answer alike (docs/fidelity.md §1). The eFuse
+words follow the part (`--package`) and the revision (spec.py, docs/fidelity.md §3).
 """
 
 from __future__ import annotations
@@ -17,15 +22,17 @@ from typing import ClassVar
 from emulator.flash.nor import NorFlash
 from emulator.flash.spi_commands import SpiFlashCommands
 from emulator.chips.spec import CHIP_DETECT_MAGIC_REG, DETECT_MAGIC
+from emulator.chips.esp32.spec import (EFUSE_RD_BASE, PACKAGES, PERIPHERAL_ALIAS_BASE,
+                                       PERIPHERAL_ALIAS_SIZE, PERIPHERAL_BASE, RTC_CALI_CFG1,
+                                       UART0_DATE_REG, UART0_DATE_VALUE, Package,
+                                       default_package, revision_fuses)
 from emulator.chips.register_map import RegisterMap
 
 log = logging.getLogger(__name__)
 
 
-EFUSE_RD_BASE = 0x3FF5A000           # eFuse BLK0 read words 0..6
 APB_CTL_DATE = 0x3FF6607C            # bit 31 is revision bit 2
 UART0_CLKDIV = 0x3FF40014
-RTC_CALI_CFG1 = 0x3FF5F06C           # RTC calibration of CK8M, used for the ROM's baud math
 GPIO_STRAP = 0x3FF44038              # strapping pins latched at reset
 
 SPI1_BASE = 0x3FF42000
@@ -46,8 +53,6 @@ CK8M_EFUSE = 64                      # EFUSE_RD_CK8M_FREQ as seen on real chips
 
 
 
-# Packages as esptool names them (targets/esp32.py get_chip_description).
-PACKAGES = {"D0WDQ6": 0, "D0WD": 1, "D2WD": 2, "U4WDH": 4, "PICO-D4": 5, "PICO-V3-02": 6}
 
 
 def _crc8_maxim(data: bytes) -> int:
@@ -69,10 +74,8 @@ class ChipIdentity:
     minor: int = 0
     mac: bytes = bytes.fromhex("240ac49a582c")
     crystal_mhz: int = 40
-    package: str | None = None         # default: D0WDQ6 before v3, D0WD (-V3) from v3
-    single_core: bool = False
-    max_cpu_mhz: int = 240
-    magic: int = DETECT_MAGIC["esp32"]          # another chip's value makes esptool see that chip
+    package: str | None = None         # default: D0WDQ6 before v3, D0WD-V3 from v3
+    magic: int = DETECT_MAGIC["esp32"]  # another chip's value makes esptool see that chip
 
     def __post_init__(self) -> None:
         if self.revision not in (0, 1, 2, 3):
@@ -84,9 +87,18 @@ class ChipIdentity:
         if self.crystal_mhz not in (26, 40):
             raise ValueError(f"ESP32 crystals are 26 or 40 MHz, not {self.crystal_mhz}")
         if self.package is None:
-            self.package = "D0WD" if self.revision >= 3 else "D0WDQ6"
+            self.package = default_package(self.revision)
+        self.package = self.package.upper().removeprefix("ESP32-")
         if self.package not in PACKAGES:
-            raise ValueError(f"unknown package {self.package!r}; known: {', '.join(PACKAGES)}")
+            raise ValueError(f"unknown ESP32 package {self.package!r}; known: "
+                             f"{', '.join(PACKAGES)}")
+        if self.part.v3 and self.revision < 3:
+            raise ValueError(f"ESP32-{self.package} exists only as revision 3 (ECO3), "
+                             f"not {self.revision}")
+
+    @property
+    def part(self) -> Package:
+        return PACKAGES[self.package or default_package(self.revision)]
 
     @property
     def mac_str(self) -> str:
@@ -98,17 +110,18 @@ class ChipIdentity:
         crc = _crc8_maxim(self.mac)
         words[1] = int.from_bytes(self.mac[2:6], "big")
         words[2] = (crc << 16) | int.from_bytes(self.mac[0:2], "big")
-        pkg = PACKAGES[self.package or "D0WDQ6"]
-        word3 = ((pkg & 0x7) << 9) | (((pkg >> 3) & 1) << 2)
-        word3 |= 1 << 13                                   # CPU frequency rated
-        if self.max_cpu_mhz == 160:
-            word3 |= 1 << 12
-        if self.single_core:
-            word3 |= 1
+        part, rev = self.part, revision_fuses(self.revision)
+        word3 = ((part.code & 0x7) << 9) | (((part.code >> 3) & 1) << 2)
+        if rev.cpu_rated and part.rated_mhz is not None:
+            word3 |= 1 << 13                               # CHIP_CPU_FREQ_RATED
+            if part.rated_mhz == 160:
+                word3 |= 1 << 12                           # CHIP_CPU_FREQ_LOW
+        if part.single_core:
+            word3 |= 1                                     # CHIP_VER_DIS_APP_CPU
         if self.revision >= 1:
             word3 |= 1 << 15                               # revision bit 0
         words[3] = word3
-        words[4] = CK8M_EFUSE | (0x0B << 8)                # CK8M + an ADC Vref calibration
+        words[4] = CK8M_EFUSE | (rev.adc_vref << 8)        # CK8M + ADC Vref calibration
         word5 = (self.minor & 0x3) << 24
         if self.revision >= 2:
             word5 |= 1 << 20                               # revision bit 1
@@ -124,21 +137,13 @@ class ChipIdentity:
         return cali << 7
 
 
-def rom_uart_clock_estimate(regs: "Esp32Registers") -> float:
-    """The APB clock the ESP32 ROM believes it runs at when it sets a new baud: its
-    CK8M-based calibration (RTC_CALI_CFG1) scaled by the eFuse's CK8M frequency. esptool
-    pre-scales CHANGE_BAUDRATE's value by estimate / crystal ("false_rom_baud", esptool
-    targets/esp32.py) so that the two cancel."""
-    estimate = regs.read(RTC_CALI_CFG1) >> 7 & 0x1FFFFFF
-    return float(estimate * 15625 * (regs.read(EFUSE_RD_BASE + 16) & 0xFF) / 40)
-
-
 @dataclass
 class SpiFlashController:
     """SPI1 'user command' engine: enough of it to run what esptool sends to the flash."""
 
     flash: NorFlash
     regs: dict[int, int] = field(default_factory=dict)
+    attached: bool = False    # until the ROM attaches the flash, MISO reads all ones
 
     def __post_init__(self) -> None:
         self.commands = SpiFlashCommands(self.flash)
@@ -164,6 +169,10 @@ class SpiFlashController:
                   (miso_bits + 7) // 8)
 
     def _command(self, opcode: int, addr: int, mosi: bytes, nread: int) -> bytes:
+        if not self.attached:
+            # Flash pins not routed to SPI1 yet: the data line floats high, as a PICO-D4
+            # read with the wrong pins gives 0xFFFFFF (esptool#459, docs/fidelity.md §5).
+            return b"\xff" * max(nread, 4)
         return self.commands.run(opcode, addr, mosi, nread)
 
 
@@ -179,6 +188,13 @@ MEM_REGIONS: tuple[tuple[int, int], ...] = (
     (0x400C0000, 0x400C2000),   # RTC FAST, instruction bus
     (0x50000000, 0x50002000),   # RTC SLOW
 )
+
+
+def dealias(addr: int) -> int:
+    """0x6000_0000..0x6003_FFFF is the same peripheral block as 0x3FF4_0000.. (TRM)."""
+    if PERIPHERAL_ALIAS_BASE <= addr < PERIPHERAL_ALIAS_BASE + PERIPHERAL_ALIAS_SIZE:
+        return addr - PERIPHERAL_ALIAS_BASE + PERIPHERAL_BASE
+    return addr
 
 
 class Esp32Registers(RegisterMap):
@@ -206,7 +222,15 @@ class Esp32Registers(RegisterMap):
         self.uart_baud = 115200
         self.clear()
 
+    def read(self, addr: int) -> int:
+        return super().read(dealias(addr))
+
+    def write(self, addr: int, value: int, mask: int = 0xFFFFFFFF) -> None:
+        super().write(dealias(addr), value, mask)
+
     def read_special(self, addr: int) -> int | None:
+        if addr == UART0_DATE_REG:
+            return UART0_DATE_VALUE
         if addr == CHIP_DETECT_MAGIC_REG:
             return self.identity.magic
         if EFUSE_RD_BASE <= addr < EFUSE_RD_BASE + 4 * len(self._efuse) and addr % 4 == 0:

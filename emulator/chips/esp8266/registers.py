@@ -7,7 +7,8 @@ nothing of its memory map. esptool (`targets/esp8266.py`) identifies it by the m
 derives the crystal from the UART0 divider (the ESP8266's UART clock is twice the crystal,
 `XTAL_CLK_DIVIDER = 2`) and drives the flash through SPI0 at 0x60000200, whose "user
 command" registers are laid out differently (data lengths packed into SPI_USR1, data
-buffer at +0x40). Sources and values: docs/esp8266.md.
+buffer at +0x40). esptool 2.x tells it from an ESP32 by the UART date register at
+0x60000078 (0x00062000, docs/fidelity.md §1). Sources and values: docs/esp8266.md.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ ESP8266_MAGIC = DETECT_MAGIC["esp8266"]
 OTP_MAC0 = 0x3FF00050              # esptool ESP_OTP_MAC0 .. MAC3 (efuse words 0..3)
 OTP_WORDS = 4
 UART0_CLKDIV = 0x60000014          # esptool UART_CLKDIV_REG
+UART0_DATE_REG = 0x60000078        # esptool 2.x chip detection reads the UART date here
+UART0_DATE_VALUE = 0x00062000      # esptool 2.x ESP8266ROM.DATE_REG_VALUE (docs/fidelity.md)
 GPIO_IN = 0x60000318               # GPI: bits 16..18 boot device, 29..31 second number
 
 SPI0_BASE = 0x60000200             # esptool SPI_REG_BASE for the ESP8266
@@ -129,6 +132,7 @@ class Esp8266Registers(RegisterMap):
     # 32 KB the cache may give up), the same map the ROM boot model copies segments to
     # (rom_boot.WRITABLE; ESP8266 memory map in the ESP8266 Technical Reference).
     mem_regions = ((0x3FFE8000, 0x40000000), (0x40100000, 0x40110000))
+    attach_usr = 0x80000044            # esptool#397 trace: READ_REG 0x6000021c
 
     def __init__(self, identity: Esp8266Identity, flash: NorFlash) -> None:
         super().__init__()
@@ -154,6 +158,8 @@ class Esp8266Registers(RegisterMap):
             return self._otp[(addr - OTP_MAC0) // 4]
         if addr == UART0_CLKDIV:
             return self.identity.uart_divider(self.uart_baud)
+        if addr == UART0_DATE_REG:
+            return UART0_DATE_VALUE
         if addr == GPIO_IN:
             return (self.strapping & 0x7) << 16 | (self.strapping >> 3 & 0x7) << 29
         return None

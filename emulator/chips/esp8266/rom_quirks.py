@@ -26,7 +26,7 @@ from typing import Any
 from emulator.flash.nor import BLOCK_SIZE, SECTOR_SIZE
 from emulator.loader.flash_transfer import FlashWriter
 from emulator.loader.command_loop import CommandError, Transition
-from emulator.wire.protocol import Command, Op, RomError, build_response
+from emulator.wire.protocol import Command, Op, RomError
 from emulator.chips.esp8266.spec import SPEC
 from emulator.loader.board_port import BoardPort
 from emulator.loader.rom import RomLoader
@@ -37,7 +37,6 @@ from emulator.loader.transitions import TransitionKind
 log = logging.getLogger(__name__)
 
 ROM_CHIP_SIZE = 0x400000                        # ROM default flashchip->chip_size
-SYNC_REPEATS = 8
 
 
 def rom_erase_sectors(offset: int, size: int) -> tuple[int, int]:
@@ -56,31 +55,11 @@ class Esp8266RomLoader(RomLoader):
 
     def __init__(self, board: BoardPort, spec: RomSpec = SPEC.rom) -> None:
         super().__init__(board, spec)
-        self._last_op = 0
-        self._last_value = 0
         self._erase_size = 0
         self._blocks = 0
 
-    # -- responses: the ROM reuses one response buffer ------------------------------------
-
-    async def reply(self, op: int, value: int = 0, data: bytes = b"") -> None:
-        if op in (Op.SYNC, Op.READ_REG):
-            self._last_value = value
-        self._last_op = op
-        await self.board.send_packet(build_response(op, self._last_value,
-                                                    data + self.status.ok()))
-
-    async def fail(self, op: int, code: int) -> None:
-        self._last_op = op
-        await self.board.send_packet(build_response(op, self._last_value,
-                                                    self.status.fail(code, stub=False)))
-
-    async def unsupported(self, cmd: Command) -> None:
-        op = self._last_op
-        packet = build_response(op, self._last_value,
-                                self.status.fail(RomError.INVALID_MESSAGE, stub=False))
-        for _ in range(SYNC_REPEATS if op == Op.SYNC else 1):
-            await self.board.send_packet(packet)
+    # Responses: the ROM reuses one response buffer; `RomLoader.reply`, `fail` and
+    # `unsupported` model it (the ESP32 ROM, of the same lineage, does the same).
 
     # -- flash write ----------------------------------------------------------------------
 
@@ -89,6 +68,7 @@ class Esp8266RomLoader(RomLoader):
 
     def _begin(self, cmd: Command, compressed: bool) -> FlashWriter:
         self.require_len(cmd, 16)
+        self.regs.attach_flash()       # "ESP8266 ROM does this when you send flash_begin"
         erase_size, num_blocks, block_size, offset = cmd.words(4)
         if block_size > SPEC.rom.max_data_block:
             raise CommandError(RomError.INVALID_MESSAGE, f"block size {block_size}")

@@ -52,10 +52,46 @@ def test_read_reg_magic_rom_status_is_four_bytes():
 
 
 def test_unknown_opcode_and_wrong_size_get_rom_error():
+    """An unknown opcode leaves the ROM's response buffer alone: the error reply names the
+    previous command and carries its value (docs/fidelity.md §2)."""
     async def body():
         board, link = await booted()
-        assert parse(await link.exchange(0x55, b"")) == (0x55, 0, b"\x01\x05\x00\x00")
+        assert parse(await link.exchange(Op.READ_REG, struct.pack("<I", 0x40001000)))[1] \
+            == 0x00F01D83
+        assert parse(await link.exchange(0x55, b"")) == (Op.READ_REG, 0x00F01D83,
+                                                          b"\x01\x05\x00\x00")
         assert parse(await link.exchange(Op.READ_REG, b"\x00\x00"))[2] == b"\x01\x05\x00\x00"
+        board.close()
+    run(body())
+
+
+def test_unknown_opcode_after_sync_is_answered_eight_times():
+    """What esptool 5.x drains ("sent 8 times ... 14 bytes") and 3.x/4.x take for
+    UnsupportedCommandError: op byte of the SYNC, status 1/0x05, four status bytes."""
+    async def body():
+        board, link = await booted()
+        link.drain_text()
+        link.send_command(Op.SYNC, SYNC_PAYLOAD)
+        assert len(await link.frames_until_quiet()) == 8
+        link.send_command(Op.GET_SECURITY_INFO, b"")
+        frames = await link.frames_until_quiet()
+        assert [parse(f) for f in frames] == [(Op.SYNC, 0x20120707, b"\x01\x05\x00\x00")] * 8
+        assert all(len(slip.encode(f)) == 14 for f in frames)
+        board.close()
+    run(body())
+
+
+def test_rom_replies_carry_the_last_read_value():
+    """WRITE_REG, SPI_ATTACH, MEM_BEGIN... replies carry the last READ_REG value, as in
+    published traces of real ESP32s (esptool#570, #921, #847)."""
+    async def body():
+        board, link = await booted()
+        mac_word = parse(await link.exchange(Op.READ_REG, struct.pack("<I", 0x3FF5A004)))[1]
+        assert mac_word != 0
+        for op, payload in [(Op.WRITE_REG, struct.pack("<4I", 0x3FF42080, 0, 0xFFFFFFFF, 0)),
+                            (Op.SPI_ATTACH, bytes(8)),
+                            (Op.MEM_BEGIN, struct.pack("<4I", 4, 1, 0x1800, 0x3FFB0000))]:
+            assert parse(await link.exchange(op, payload)) == (op, mac_word, bytes(4))
         board.close()
     run(body())
 
