@@ -178,9 +178,9 @@ def flash(bundle_path: str | Path, port: str | None, options: FlashOptions | Non
         notes = dev.notes + notes
         if on_connected:
             on_connected(dev.info, device_plan, list(notes))
-        report = write_plan(device_plan, dev, WriteOptions(verify=options.verify,
-                                                           erase_all=options.erase_all),
-                            progress)
+        report = write_plan(device_plan, dev,
+                            WriteOptions(verify=options.verify, erase_all=options.erase_all,
+                                         on_event=options.connect.on_event), progress)
         late = [n for n in dev.notes if n not in notes]     # e.g. a reconnect's baud
         reset_note = dev.finish(options.after)
         if reset_note:
@@ -217,7 +217,7 @@ def verify(bundle_path: str | Path, port: str | None, options: FlashOptions | No
     """`flasher verify`: compare the device with the plan, read-only (MD5s only)."""
     options = options or FlashOptions()
     with _planned_device(bundle_path, port, options) as (dev, device_plan, notes):
-        checks = verify_plan(device_plan, dev)
+        checks = verify_plan(device_plan, dev, options.connect.on_event)
         reset_note = dev.finish(options.after)
         result = VerifyResult(dev.info, device_plan, checks,
                               dev.notes + notes + ([reset_note] if reset_note else []))

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
         if not args.port:
             raise UsageError("give an IMAGE file or --port to read the board")
         info, data = read_flash(args.port, args.addr, bootcfg.SECTOR_SIZE,
-                                connect_options(args), args.after)
+                                connect_options(args, ui.on_event), args.after)
         where = f"{info.description} on {info.port}"
     report = decode_report(data, where, args.addr, args.checksum)
     if ui.json_mode:

@@ -15,6 +15,7 @@ from flasher.api import DETECT, FlashOptions
 from flasher.device.connect import AFTER_MODES, BEFORE_MODES, ROM_BAUD, ConnectOptions
 from flasher.errors import UsageError
 from flasher.bundle.image_header import KEEP
+from flasher.events import Listener
 
 DEFAULT_BAUD = 921600
 
@@ -75,16 +76,18 @@ def add_header_arguments(parser: argparse.ArgumentParser, *, size_default: str) 
                              + "or a size such as 4MB")
 
 
-def connect_options(args: argparse.Namespace) -> ConnectOptions:
+def connect_options(args: argparse.Namespace,
+                    on_event: Listener | None = None) -> ConnectOptions:
     if args.baud <= 0:
         raise UsageError(f"--baud {args.baud}: must be positive")
     if args.connect_attempts < 1:
         raise UsageError("--connect-attempts must be at least 1")
-    return ConnectOptions(before=args.before, attempts=args.connect_attempts, baud=args.baud)
+    return ConnectOptions(before=args.before, attempts=args.connect_attempts, baud=args.baud,
+                          on_event=on_event)
 
 
-def flash_options(args: argparse.Namespace) -> FlashOptions:
-    opts = FlashOptions(connect=connect_options(args), after=args.after,
+def flash_options(args: argparse.Namespace, on_event: Listener | None = None) -> FlashOptions:
+    opts = FlashOptions(connect=connect_options(args, on_event), after=args.after,
                         erase_all=getattr(args, "erase_all", False),
                         keep_fs=getattr(args, "keep_fs", False),
                         verify=not getattr(args, "no_verify", False),

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     options = ProbeOptions(listen_s=args.listen, bauds=bauds, reset=not args.no_reset,
                            fast_baud=None if args.no_fast_baud else 921600,
                            ask_user=ui.note if interactive else None,
-                           expected_chip=args.chip.upper())
+                           expected_chip=args.chip.upper(), on_event=ui.on_event)
     if not ui.json_mode:
         ui.print(f"listening on {escape(port)} at {', '.join(map(str, bauds))} baud, then "
                  "trying the ROM loader...")

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     if wants_multi(args):
         return run_multi(args, ui)
     port = args.port[0] if args.port else None
-    options = flash_options(args)
+    options = flash_options(args, ui.on_event)
     with single_board_log(args, port) as logged:
         try:
             result = flash(args.bundle, port, options, progress=ui.progress(),
@@ -114,8 +114,8 @@ def run(args: argparse.Namespace, ui: UI) -> int:
         except ConnectError as exc:
             if not exc.initial:
                 raise
-            raise explain_connect_failure(exc, resolve_port(port),
-                                          options.connect.before) from exc
+            raise explain_connect_failure(exc, resolve_port(port), options.connect.before,
+                                          ui.on_event) from exc
         logged(result)
     if ui.json_mode:
         ui.emit_json(result.to_dict())

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
-    result = verify(args.bundle, args.port, flash_options(args))
+    result = verify(args.bundle, args.port, flash_options(args, ui.on_event))
     if ui.json_mode:
         ui.emit_json(result.to_dict())
     else:

@@ -113,7 +113,7 @@ def test_connect_resets_when_the_baud_change_lost_the_board(monkeypatch):
     monkeypatch.setattr(connect_mod, "sync_loader",
                         lambda ser, port, opts, log: (seen.append(opts.baud), esp if len(seen) == 1
                                                       else rescued)[1])
-    monkeypatch.setattr(connect_mod, "start_stub", lambda e, port: e)
+    monkeypatch.setattr(connect_mod, "start_stub", lambda e, port, on_event=None: e)
     monkeypatch.setattr(connect_mod, "raise_baud", lost)
     link = connect_mod.connect("/dev/x", ConnectOptions(before="default-reset"))
     assert link.esp is rescued and link.baud == 115200 and seen == [921600, 115200]
