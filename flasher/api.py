@@ -25,7 +25,8 @@ from flasher.bundle.manifest import Manifest
 from flasher.bundle.sample import write_sample
 from flasher.errors import ConnectError, DeviceMismatchError, FlasherError, UsageError, WriteError
 from flasher.bundle.image_header import KEEP, FlashParams, size_name
-from flasher.bundle.plan import Plan, PlanOptions, build_plan, check_chip, check_encryption, check_fits
+from flasher.bundle.plan import (Plan, PlanOptions, build_plan, check_chip, check_chip_option,
+                                 check_encryption, check_fits)
 from flasher.device.ports import resolve_port
 from flasher.write.writer import FlashReport, Progress, RegionCheck, WriteOptions, verify_plan, write_plan
 
@@ -46,6 +47,7 @@ class FlashOptions:
     flash_mode: str = KEEP
     flash_freq: str = KEEP
     flash_size: str = DETECT          # detect (from the chip's JEDEC id), keep, or e.g. "4MB"
+    chip: str = "auto"                # esptool's --chip: auto, or the chip the user expects
 
     def explicit_size(self) -> int | None:
         """The size given on the command line in bytes (None for detect/keep)."""
@@ -158,6 +160,7 @@ def _planned_device(bundle_path: str | Path, port: str | None, options: FlashOpt
     pre = PlanOptions(flash_size=options.explicit_size(), keep_fs=options.keep_fs,
                       header=options.offline_header())
     with open_plan(bundle_path, pre) as (bundle, plan):
+        check_chip_option(plan, options.chip)
         port = resolve_port(port)
         connect = replace(options.connect, expect=lambda chip: check_chip(plan, chip))
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+from esptool.loader import DEFAULT_CONNECT_ATTEMPTS
 from esptool.util import FatalError, flash_size_bytes
 
 from flasher.api import DETECT, FlashOptions
@@ -38,7 +39,10 @@ def parse_size(text: str) -> int:
 
 def add_output_arguments(parser: argparse.ArgumentParser, json_help: str | None = None) -> None:
     parser.add_argument("--json", action="store_true",
-                        help=json_help or "print one JSON document on stdout instead of tables")
+                        help=json_help or "print one JSON document on stdout instead of tables "
+                                          "(progress events go to stderr as JSON lines)")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no status line, progress bars or notes; results and errors only")
     parser.add_argument("--debug", action="store_true",
                         help="log everything (esptool's own output too) and show tracebacks")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is being done")
@@ -54,15 +58,27 @@ def add_port_arguments(parser: argparse.ArgumentParser, *, required: bool = Fals
                             help=help_text + "; repeat it to flash several boards in parallel")
     else:
         parser.add_argument("--port", "-p", required=required, help=help_text)
-    parser.add_argument("--baud", "-b", type=int, default=DEFAULT_BAUD,
-                        help=f"baud rate once the stub runs (default {DEFAULT_BAUD}; falls back "
-                             f"to {ROM_BAUD} if the link fails at that rate)")
-    parser.add_argument("--before", choices=BEFORE_MODES, default="default-reset",
-                        help="how to get the chip into its bootloader (default: DTR/RTS reset)")
-    parser.add_argument("--after", choices=AFTER_MODES, default="hard-reset",
-                        help="what to do with the chip at the end (default: hard-reset)")
-    parser.add_argument("--connect-attempts", type=int, default=7, metavar="N",
-                        help="sync attempts before giving up (default 7, as esptool)")
+    parser.add_argument("--baud", "-b", type=int, default=None,
+                        help=f"baud rate once the stub runs (default $FLASHER_BAUD, "
+                             f"$ESPTOOL_BAUD or {DEFAULT_BAUD}; falls back to {ROM_BAUD} if "
+                             "the link fails at that rate)")
+    parser.add_argument("--before", choices=BEFORE_MODES, default=None,
+                        help="how to get the chip into its bootloader (default $FLASHER_BEFORE, "
+                             "$ESPTOOL_BEFORE or default-reset: DTR/RTS reset)")
+    parser.add_argument("--after", choices=AFTER_MODES, default=None,
+                        help="what to do with the chip at the end (default $FLASHER_AFTER, "
+                             "$ESPTOOL_AFTER or hard-reset)")
+    parser.add_argument("--connect-attempts", type=int, default=DEFAULT_CONNECT_ATTEMPTS,
+                        metavar="N", help=f"sync attempts before giving up (default "
+                                          f"{DEFAULT_CONNECT_ATTEMPTS}, as esptool: its "
+                                          "esptool.cfg connect_attempts counts)")
+
+
+def add_chip_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chip", "-c", choices=("auto", "esp32", "esp8266"), default="auto",
+                        help="the chip you expect (esptool's option): checked against the "
+                             "bundle before the port is opened and against the board once it "
+                             "answers (exit 6 on a mismatch); default auto")
 
 
 def add_header_arguments(parser: argparse.ArgumentParser, *, size_default: str) -> None:
@@ -92,7 +108,7 @@ def flash_options(args: argparse.Namespace, on_event: Listener | None = None) ->
                         keep_fs=getattr(args, "keep_fs", False),
                         verify=not getattr(args, "no_verify", False),
                         flash_mode=args.flash_mode, flash_freq=args.flash_freq,
-                        flash_size=args.flash_size)
+                        flash_size=args.flash_size, chip=getattr(args, "chip", "auto"))
     if opts.flash_size not in (DETECT, KEEP):
         parse_size(opts.flash_size)
         opts = replace(opts, flash_size=opts.flash_size.strip().upper())

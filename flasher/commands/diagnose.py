@@ -40,9 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="if nothing answers, ask me to press EN with IO0 held (default when "
                           "stdin is a terminal)")
     ask.add_argument("--no-ask", action="store_true", help="never ask")
-    parser.add_argument("--chip", choices=("esp32", "esp8266"), default="esp32",
+    parser.add_argument("--chip", "-c", choices=("esp32", "esp8266", "auto"), default="esp32",
                         help="the chip the board should have (default esp32); another chip "
-                             "answering is reported as the wrong chip")
+                             "answering is reported as the wrong chip (exit 6); auto: any")
     parser.add_argument("--record", metavar="FILE",
                         help="save what the port said (times and bytes) for emu-rom --replay")
     add_output_arguments(parser)
@@ -57,7 +57,8 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     options = ProbeOptions(listen_s=args.listen, bauds=bauds, reset=not args.no_reset,
                            fast_baud=None if args.no_fast_baud else 921600,
                            ask_user=ui.note if interactive else None,
-                           expected_chip=args.chip.upper(), on_event=ui.on_event)
+                           expected_chip="" if args.chip == "auto" else args.chip.upper(),
+                           on_event=ui.on_event)
     if not ui.json_mode:
         ui.print(f"listening on {escape(port)} at {', '.join(map(str, bauds))} baud, then "
                  "trying the ROM loader...")

@@ -11,7 +11,7 @@ import argparse
 from rich.markup import escape
 
 from flasher.api import DETECT, verify
-from flasher.commands.common import (add_header_arguments, add_output_arguments,
+from flasher.commands.common import (add_chip_argument, add_header_arguments, add_output_arguments,
                                      add_port_arguments, flash_options)
 from flasher.commands.flash import device_line
 from flasher.errors import ExitCode
@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-fs", action="store_true",
                         help="do not compare file system parts")
     add_header_arguments(parser, size_default=DETECT)
+    add_chip_argument(parser)
     add_output_arguments(parser)
 
 
