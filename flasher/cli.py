@@ -105,9 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, ui: UI, debug: bool, notes: list[str]) -> int:
     try:
         env_notes: list[str] = []
-        apply_env_defaults(args, BEFORE_MODES, AFTER_MODES, DEFAULT_BAUD, env_notes)
-        for note in env_notes:
-            ui.warning(note)
+        try:
+            apply_env_defaults(args, BEFORE_MODES, AFTER_MODES, DEFAULT_BAUD, env_notes)
+        finally:
+            for note in env_notes:
+                ui.warning(note)
         if hasattr(args, "before") or args.command == "monitor":   # talks to a board
             config = esptool_config_note()
             if config:
