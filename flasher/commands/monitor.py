@@ -58,9 +58,10 @@ def start(ui: UI, port: str, baud: int, reset: bool, elf: str | None,
     if not ui.quiet:
         ui.err.print(f"[dim]--- console of {escape(port)} at {baud} baud; Ctrl-] to "
                      "leave ---[/dim]", soft_wrap=True)
+    # the console owns the terminal now: no status line (the reset is said by a note if at all)
+    ui.activity.pause()
     run_monitor(ser, port, MonitorOptions(baud=baud, reset=reset, elf=elf,
-                                          toolchain_prefix=toolchain_prefix,
-                                          on_event=ui.on_event),
+                                          toolchain_prefix=toolchain_prefix),
                 note=ui.note)
     return 0
 

@@ -1,0 +1,141 @@
+"""Issue 14: `flasher monitor`, `flasher flash --monitor` and the live feedback, driven as a
+person would: in a real terminal (ptyprocess) and through a pipe, against emu-rom's running
+app on a PTY and over RFC 2217."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from flasher.bundle import builder as bundles
+from tests.support.cli import QUIET, ROOT, flasher, terminal_env
+
+pytestmark = pytest.mark.e2e
+ptyprocess = pytest.importorskip("ptyprocess")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def running_app(emu, tmp_path):
+    """Flash a bundle whose boot loader and app boot on the emulator; the app then runs."""
+    path = tmp_path / "fw.zip"
+    path.write_bytes(bundles.era_2018().build())
+    result = flasher("flash", str(path), "--port", emu.port, *QUIET)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+class Terminal:
+    """A command in a pseudo-terminal, read until a pattern appears (waits on output)."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = ptyprocess.PtyProcessUnicode.spawn(
+            [sys.executable, "-m", "flasher", *args], cwd=str(ROOT), dimensions=(40, 140),
+            env=terminal_env())
+        self.text = ""
+
+    def expect(self, pattern: str) -> str:
+        while not re.search(pattern, ANSI.sub("", self.text)):
+            try:
+                self.text += self.proc.read(4096)
+            except EOFError:
+                raise AssertionError(f"{pattern!r} never came: {ANSI.sub('', self.text)}")
+        return ANSI.sub("", self.text)
+
+    def finish(self) -> int:
+        while True:
+            try:
+                self.text += self.proc.read(4096)
+            except EOFError:
+                break
+        self.proc.wait()
+        return self.proc.exitstatus
+
+
+def test_monitor_in_a_terminal_shows_the_app_and_ctrl_bracket_leaves(emu_rom, tmp_path):
+    running_app(emu_rom, tmp_path)
+    emu_rom.ctl("hold-io0", on=False)
+    term = Terminal("monitor", "--port", emu_rom.port)
+    term.expect(r"Ctrl-\] to leave")
+    text = term.expect(r"could not reset the board: this port has no DTR/RTS lines")
+    emu_rom.ctl("press-en")                          # by hand, as the note says
+    text = term.expect(r"Tick uptime")
+    assert "rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)" in text
+    assert "MAC: 24:0a:c4:9a:58:2c" in text
+    term.proc.write("\x1d")                          # Ctrl-]
+    assert term.finish() == 0
+    assert "Traceback" not in term.text
+
+
+def test_monitor_piped_to_head_ends_cleanly(emu_rom, tmp_path):
+    running_app(emu_rom, tmp_path)
+    emu_rom.ctl("hold-io0", on=False)
+    emu_rom.ctl("press-en")
+    emu_rom.ctl("wait", mode="app")
+    script = (f"{sys.executable} -m flasher monitor --no-reset --port {emu_rom.port} "
+              "</dev/null | head -3; echo \"status=${PIPESTATUS[0]}\" >&2")
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                            cwd=ROOT, timeout=60)
+    assert len(result.stdout.splitlines()) == 3
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+    assert result.stderr.strip().endswith("status=0"), result.stderr
+
+
+def test_flash_then_monitor_over_rfc2217_resets_into_the_app(emu_rom_factory, tmp_path):
+    emu = emu_rom_factory("--rfc2217", "0", "--wiring", "devkitc")
+    path = tmp_path / "fw.zip"
+    path.write_bytes(bundles.era_2018().build())
+    # esptool habits: the port before the subcommand, an old reset spelling
+    term = Terminal("-p", emu.port, "flash", str(path), "--after", "hard_reset", "--monitor")
+    text = term.expect(r"Ctrl-\] to leave")
+    assert "Deprecated: Choice 'hard_reset' for option '--after'" in text
+    assert "verified" in text
+    text = term.expect(r"Tick uptime")
+    after = text[text.index("Ctrl-] to leave"):]
+    assert "rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)" in after  # reset by RTS
+    assert "could not reset" not in after
+    term.proc.write("\x1d")
+    assert term.finish() == 0
+    assert emu.status()["mode"] == "app"
+
+
+def test_connect_steps_are_shown_live_in_a_terminal(emu_rom, tmp_path):
+    path = tmp_path / "fw.zip"
+    path.write_bytes(bundles.era_2018().build())
+    term = Terminal("flash", str(path), "--port", emu_rom.port, *QUIET)
+    text = term.expect(r"verified")
+    assert term.finish() == 0
+    text = ANSI.sub("", term.text)
+    assert f"connecting to {emu_rom.port} at 115200, attempt 1 of 7, reset: none" in text
+    assert "uploading the stub flasher to the ESP32" in text
+    assert "switching to 921600 baud" in text
+
+
+def test_json_events_on_stderr_and_one_document_on_stdout(emu_rom, tmp_path):
+    path = tmp_path / "fw.zip"
+    path.write_bytes(bundles.era_2018().build())
+    result = flasher("flash", str(path), "--port", emu_rom.port, *QUIET, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["ok"]
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    steps = [e["event"] for e in events]
+    assert steps[:3] == ["open", "connect", "connected"]
+    assert {"stub", "baud", "survey", "verify", "finish"} <= set(steps)
+    first = events[1]
+    assert (first["attempt"], first["of"], first["reset"], first["baud"]) == (1, 7, "none",
+                                                                              115200)
+    quiet = flasher("verify", str(path), "--port", emu_rom.port, *QUIET, "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_diagnose_phases_as_json_lines(emu_rom_factory):
+    emu = emu_rom_factory("--boot", "flash")              # blank flash: a boot loop
+    result = flasher("diagnose", "--port", emu.port, "--no-ask", "--json", "--listen", "0.5")
+    doc = json.loads(result.stdout)
+    steps = [json.loads(line)["event"] for line in result.stderr.splitlines()
+             if line.startswith("{")]
+    assert doc["diagnosis"]["cause"] and steps[:2] == ["listen", "listen"]
+    assert "sync" in steps
