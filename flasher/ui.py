@@ -49,8 +49,9 @@ class Activity:
       and removed as soon as anything else is printed or a progress bar starts;
     - `--json`: one JSON object per line (`{"event": "connect", "message": ..., ...}`), so
       stdout stays one JSON document;
-    - a pipe or a file: nothing unless `-v` (then one plain line per event), so a failing
-      command still ends in exactly one error line;
+    - `-v`: one plain line per event (a trail, also on a terminal);
+    - a pipe or a file without `-v`: nothing, so a failing command still ends in exactly one
+      error line;
     - `--quiet`: nothing.
     """
 
@@ -99,10 +100,10 @@ class UI:
             mode = "off"
         elif json_mode:
             mode = "json"
-        elif self.stderr.isatty():
-            mode = "live"
+        elif verbose:
+            mode = "lines"
         else:
-            mode = "lines" if verbose else "off"
+            mode = "live" if self.stderr.isatty() else "off"
         self.activity = Activity(self.err, self.stderr, mode)
 
     @property

@@ -179,6 +179,10 @@ def run_monitor(ser: Any, port: str, options: MonitorOptions, *,
             extra.append(decoder)
         else:
             note(why_not or "panic backtraces are not decoded")
+    try:        # what piled up before we looked (e.g. at another baud) is not this console
+        ser.reset_input_buffer()
+    except Exception:
+        log.debug("flushing %s failed", port, exc_info=True)
     if options.reset:
         emit(options.on_event, "reset", f"resetting the board on {port} (RTS -> EN)",
              port=port)

@@ -102,16 +102,27 @@ def test_flash_then_monitor_over_rfc2217_resets_into_the_app(emu_rom_factory, tm
     assert emu.status()["mode"] == "app"
 
 
-def test_connect_steps_are_shown_live_in_a_terminal(emu_rom, tmp_path):
+def test_each_step_is_a_line_with_verbose_in_a_terminal(emu_rom, tmp_path):
     path = tmp_path / "fw.zip"
     path.write_bytes(bundles.era_2018().build())
-    term = Terminal("flash", str(path), "--port", emu_rom.port, *QUIET)
-    text = term.expect(r"verified")
+    term = Terminal("flash", str(path), "--port", emu_rom.port, *QUIET, "-v")
+    term.expect(r"verified")
     assert term.finish() == 0
-    text = ANSI.sub("", term.text)
-    assert f"connecting to {emu_rom.port} at 115200, attempt 1 of 7, reset: none" in text
-    assert "uploading the stub flasher to the ESP32" in text
-    assert "switching to 921600 baud" in text
+    lines = ANSI.sub("", term.text).splitlines()
+    assert f"connecting to {emu_rom.port} at 115200, attempt 1 of 7, reset: none" in lines
+    assert "uploading the stub flasher to the ESP32..." in lines
+    assert "switching to 921600 baud..." in lines
+
+
+def test_a_long_step_shows_as_a_status_line_in_a_terminal(emu_rom_factory):
+    emu = emu_rom_factory("--boot", "flash")              # blank flash: nothing answers
+    term = Terminal("diagnose", "--port", emu.port, "--no-ask", "--listen", "1")
+    # rich's status line (a spinner and the step) while it listens, before any result
+    text = term.expect(rf"⠋|⠙|⠹|⠸|⠼|⠴|⠦|⠧|⠇|⠏")
+    text = term.expect(rf"listening on {re.escape(emu.port)} at 115200 baud for 1.0 s")
+    assert "cause:" not in text
+    term.expect("cause:")
+    assert term.finish() == 4
 
 
 def test_json_events_on_stderr_and_one_document_on_stdout(emu_rom, tmp_path):
