@@ -13,8 +13,8 @@ from typing import Any
 from rich.markup import escape
 
 from flasher.api import DETECT, flash
-from flasher.commands.common import (add_chip_argument, add_header_arguments, add_output_arguments,
-                                     add_port_arguments, flash_options)
+from flasher.commands.common import (add_chip_argument, add_header_arguments,
+                                     add_output_arguments, add_port_arguments, flash_options)
 from flasher.device.board import DeviceInfo
 from flasher.diagnose.probe import explain_connect_failure
 from flasher.commands.monitor import add_monitor_arguments

@@ -11,8 +11,8 @@ import argparse
 from rich.markup import escape
 
 from flasher.api import DETECT, verify
-from flasher.commands.common import (add_chip_argument, add_header_arguments, add_output_arguments,
-                                     add_port_arguments, flash_options)
+from flasher.commands.common import (add_chip_argument, add_header_arguments,
+                                     add_output_arguments, add_port_arguments, flash_options)
 from flasher.commands.flash import device_line
 from flasher.errors import ExitCode
 from flasher.ui import UI, human_size, new_table

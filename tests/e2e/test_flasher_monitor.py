@@ -150,3 +150,48 @@ def test_diagnose_phases_as_json_lines(emu_rom_factory):
              if line.startswith("{")]
     assert doc["diagnosis"]["cause"] and steps[:2] == ["listen", "listen"]
     assert "sync" in steps
+
+
+def host_elf(tmp_path):
+    """A real 32-bit ELF with a known function, and the host's addr2line to decode it (the
+    decoder is the same as for an Xtensa ELF and xtensa-esp32-elf-addr2line)."""
+    src = tmp_path / "p32.c"
+    src.write_text("__attribute__((noinline)) int crash_here(int x) { return x * 3 + 1; }\n"
+                   "void _start(void) { crash_here(2); for (;;) {} }\n")
+    elf = tmp_path / "app.elf"
+    built = subprocess.run(["gcc", "-m32", "-g", "-O0", "-nostdlib", "-static", "-no-pie",
+                            "-o", str(elf), str(src)], capture_output=True, text=True)
+    if built.returncode != 0:
+        pytest.skip(f"no 32-bit gcc here: {built.stderr.strip()[:200]}")
+    nm = subprocess.run(["nm", str(elf)], capture_output=True, text=True, check=True).stdout
+    address = int(next(ln.split()[0] for ln in nm.splitlines() if ln.endswith(" crash_here")),
+                  16)
+    return elf, address
+
+
+def test_panic_backtrace_decoded_with_the_elf(emu_rom_factory, tmp_path):
+    elf, address = host_elf(tmp_path)
+    (tmp_path / "fw.zip").write_bytes(bundles.era_2018().build())
+    scenario = tmp_path / "panic.yaml"
+    scenario.write_text(
+        "description: an app that panics\ndiagnosis: app_running\nfix: press-en-hold-io0\n"
+        "board:\n  boot: flash\n  bundle: fw.zip\n  app:\n    rate_s: 0.2\n"
+        "    heartbeat_text: \"Backtrace: 0x%08x:0x3ffb5e20 0x%08x:0x3ffb5e40\"\n"
+        % (address + 3, address + 5))
+    emu = emu_rom_factory("--scenario", str(scenario))
+    emu.ctl("wait", mode="app")
+    term = Terminal("monitor", "--port", emu.port, "--elf", str(elf),
+                    "--toolchain-prefix", "")
+    text = term.expect(r"crash_here at .*p32\.c:1")
+    assert f"0x{address + 3:08x}: crash_here at" in text
+    term.proc.write("\x1d")
+    assert term.finish() == 0
+
+    # without the toolchain: one line says so, the console still runs
+    script = (f"{sys.executable} -m flasher monitor --no-reset --port {emu.port} --elf {elf} "
+              "</dev/null | head -2")
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                            cwd=ROOT, timeout=60)
+    assert ("note: panic backtraces are not decoded: xtensa-esp32-elf-addr2line not found "
+            "(install the ESP-IDF toolchain or pass --toolchain-prefix)") in result.stderr
+    assert result.stdout.count("Backtrace: 0x") == 2 and "crash_here" not in result.stdout
