@@ -110,7 +110,7 @@ def _run(args: argparse.Namespace, ui: UI, debug: bool, notes: list[str]) -> int
         finally:
             for note in env_notes:
                 ui.warning(note)
-        if hasattr(args, "before") or args.command == "monitor":   # talks to a board
+        if args.command in ("flash", "verify", "bootcfg", "diagnose", "monitor"):  # a board
             config = esptool_config_note()
             if config:
                 ui.note(config)
