@@ -90,19 +90,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(getattr(args, "debug", False))
     verbose = bool(getattr(args, "verbose", False))
     setup_logging(debug, verbose)
-    ui = UI(json_mode=bool(getattr(args, "json", False)), quiet=bool(getattr(args, "quiet",
-                                                                            False)),
-            verbose=verbose)
+    ui = UI(json_mode=bool(getattr(args, "json", False)),
+            quiet=bool(getattr(args, "quiet", False)), verbose=verbose)
     for note in normalized.notes:
         ui.warning(note)
     try:
-        return _run(args, ui, debug, normalized.notes)
+        return _run(args, ui, debug)
     finally:
         ui.activity.pause()
         logging.getLogger().removeHandler(_HANDLER)
 
 
-def _run(args: argparse.Namespace, ui: UI, debug: bool, notes: list[str]) -> int:
+def _run(args: argparse.Namespace, ui: UI, debug: bool) -> int:
     try:
         env_notes: list[str] = []
         try:

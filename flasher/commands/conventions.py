@@ -182,7 +182,7 @@ def apply_env_defaults(args: argparse.Namespace, before_modes: tuple[str, ...],
             setattr(args, key, default)
             continue
         value, name = found
-        value = _reset_value(name and f"${name}", value, notes)
+        value = _reset_value(f"${name}", value, notes)
         if value not in modes:
             raise UsageError(f"${name}={found[0]!r}: not one of {', '.join(modes)}")
         setattr(args, key, value)

@@ -132,7 +132,7 @@ def test_a_long_step_shows_as_a_status_line_in_a_terminal(emu_rom_factory):
     emu = emu_rom_factory("--boot", "flash")              # blank flash: nothing answers
     term = Terminal("diagnose", "--port", emu.port, "--no-ask", "--listen", "0.6")
     # rich's status line (a spinner and the step) while it listens, before any result
-    text = term.expect(rf"⠋|⠙|⠹|⠸|⠼|⠴|⠦|⠧|⠇|⠏")
+    text = term.expect(r"⠋|⠙|⠹|⠸|⠼|⠴|⠦|⠧|⠇|⠏")
     text = term.expect(rf"listening on {re.escape(emu.port)} at 115200 baud for 0.6 s")
     assert "cause:" not in text
     term.expect("cause:")
