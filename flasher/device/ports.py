@@ -242,8 +242,9 @@ def holders_text(device: str, proc: str | Path = "/proc") -> str | None:
         return None
     pid, name = holders[0]
     fix = _HOLDER_FIXES.get(name, f"quit it, or: kill {pid}")
-    others = "".join(f", {n} (pid {p})" for p, n in holders[1:])
-    return f"{name} (pid {pid}){others} {'has' if not others else 'have'} {device} open; {fix}"
+    also = ", ".join(f"{n} (pid {p})" for p, n in holders[1:])
+    return (f"{name} (pid {pid}) has {device} open" + (f" (also: {also})" if also else "")
+            + f"; {fix}")
 
 
 def builtin_uart(port: str) -> bool:
