@@ -26,7 +26,8 @@ from flasher.bundle.sample import write_sample
 from flasher.errors import ConnectError, DeviceMismatchError, FlasherError, UsageError, WriteError
 from flasher.bundle.image_header import KEEP, FlashParams, size_name
 from flasher.formats.limits import U32_LIMIT, check_baud, check_flash_span, check_range
-from flasher.bundle.plan import Plan, PlanOptions, build_plan, check_chip, check_encryption, check_fits
+from flasher.bundle.plan import (Plan, PlanOptions, build_plan, check_chip, check_chip_option,
+                                 check_encryption, check_fits)
 from flasher.device.ports import resolve_port
 from flasher.write.writer import FlashReport, Progress, RegionCheck, WriteOptions, verify_plan, write_plan
 
@@ -47,6 +48,7 @@ class FlashOptions:
     flash_mode: str = KEEP
     flash_freq: str = KEEP
     flash_size: str = DETECT          # detect (from the chip's JEDEC id), keep, or e.g. "4MB"
+    chip: str = "auto"                # esptool's --chip: auto, or the chip the user expects
 
     def explicit_size(self) -> int | None:
         """The size given on the command line in bytes (None for detect/keep)."""
@@ -160,6 +162,7 @@ def _planned_device(bundle_path: str | Path, port: str | None, options: FlashOpt
                       header=options.offline_header())
     with open_plan(bundle_path, pre) as (bundle, plan):
         check_baud(options.connect.baud, plan.chip)      # the bundle's chip, still no port
+        check_chip_option(plan, options.chip)
         port = resolve_port(port)
         connect = replace(options.connect, expect=lambda chip: check_chip(plan, chip))
         try:
@@ -180,9 +183,9 @@ def flash(bundle_path: str | Path, port: str | None, options: FlashOptions | Non
         notes = dev.notes + notes
         if on_connected:
             on_connected(dev.info, device_plan, list(notes))
-        report = write_plan(device_plan, dev, WriteOptions(verify=options.verify,
-                                                           erase_all=options.erase_all),
-                            progress)
+        report = write_plan(device_plan, dev,
+                            WriteOptions(verify=options.verify, erase_all=options.erase_all,
+                                         on_event=options.connect.on_event), progress)
         late = [n for n in dev.notes if n not in notes]     # e.g. a reconnect's baud
         reset_note = dev.finish(options.after)
         if reset_note:
@@ -219,7 +222,7 @@ def verify(bundle_path: str | Path, port: str | None, options: FlashOptions | No
     """`flasher verify`: compare the device with the plan, read-only (MD5s only)."""
     options = options or FlashOptions()
     with _planned_device(bundle_path, port, options) as (dev, device_plan, notes):
-        checks = verify_plan(device_plan, dev)
+        checks = verify_plan(device_plan, dev, options.connect.on_event)
         reset_note = dev.finish(options.after)
         result = VerifyResult(dev.info, device_plan, checks,
                               dev.notes + notes + ([reset_note] if reset_note else []))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -14,6 +15,9 @@ from typing import NoReturn, TextIO
 
 from flasher import __version__
 from flasher.commands import COMMANDS
+from flasher.commands.common import DEFAULT_BAUD
+from flasher.commands.conventions import apply_env_defaults, esptool_config_note, normalize_argv
+from flasher.device.connect import AFTER_MODES, BEFORE_MODES
 from flasher.errors import ExitCode, FlasherError
 from flasher.formats.safe_text import one_line, printable
 from flasher.ui import UI
@@ -81,21 +85,43 @@ def setup_logging(debug: bool, verbose: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point (`flasher` script, `python -m flasher`). Returns the exit code."""
+    parser = build_parser()
+    if argv is None and "_ARGCOMPLETE" in os.environ:     # `flasher completion` shell code
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    normalized = normalize_argv(raw, parser)
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(normalized.argv)
     except SystemExit as exc:          # --help, --version, or a bad command line (one line)
         return int(exc.code or 0) if not isinstance(exc.code, str) else int(ExitCode.BAD_INPUT)
     debug = bool(getattr(args, "debug", False))
-    setup_logging(debug, bool(getattr(args, "verbose", False)))
-    ui = UI(json_mode=bool(getattr(args, "json", False)))
+    verbose = bool(getattr(args, "verbose", False))
+    setup_logging(debug, verbose)
+    ui = UI(json_mode=bool(getattr(args, "json", False)),
+            quiet=bool(getattr(args, "quiet", False)), verbose=verbose)
+    for note in normalized.notes:
+        ui.warning(note)
     try:
         return _run(args, ui, debug)
     finally:
+        ui.activity.pause()
         logging.getLogger().removeHandler(_HANDLER)
 
 
 def _run(args: argparse.Namespace, ui: UI, debug: bool) -> int:
     try:
+        env_notes: list[str] = []
+        try:
+            apply_env_defaults(args, BEFORE_MODES, AFTER_MODES, DEFAULT_BAUD, env_notes)
+        finally:
+            for note in env_notes:
+                ui.warning(note)
+        if args.command in ("flash", "verify", "bootcfg", "diagnose", "monitor"):  # a board
+            config = esptool_config_note()
+            if config:
+                ui.note(config)
         return int(args.func(args, ui) or 0)
     except FlasherError as exc:
         if debug:

@@ -32,7 +32,7 @@ import stat
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from flasher.diagnose.probe import explain_connect_failure
 from flasher.errors import ConnectError, ExitCode, FlasherError, PortError, UsageError
 from flasher.formats.limits import check_port_name
 from flasher.bundle.plan import Plan
+from flasher.device.ports import list_serial_ports, match_ports
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,16 @@ def _is_serial_device(path: str) -> bool:
         return False
 
 
-def expand_ports(ports: list[str], patterns: list[str]) -> list[str]:
-    """--port values as given, then what each --ports GLOB matches (character devices only:
-    an emu-rom link dir also holds sockets and flash files), naturally sorted, without
-    duplicates (also not two names of one device)."""
+def expand_ports(ports: list[str], patterns: list[str],
+                 comports: Callable[[], Sequence[Any]] | None = None) -> list[str]:
+    """--port values as given, then what each --ports PATTERN matches, naturally sorted,
+    without duplicates (also not two names of one device).
+
+    A pattern is matched against pyserial's port list first (`flasher.device.ports.
+    match_ports`: device names and globs on them incl. `COM*`, `VID:PID`, USB serial
+    numbers), on every OS; a pattern that is a path also globs the file system, for what
+    that list does not show (PTYs, emu-rom's --link-dir symlinks: character devices only, as
+    a link dir also holds sockets and flash files)."""
     chosen: list[str] = []
     seen: set[str] = set()
 
@@ -84,9 +91,13 @@ def expand_ports(ports: list[str], patterns: list[str]) -> list[str]:
         if name in chosen:
             raise UsageError(f"--port {name} is given twice")
         add(name)
+    listed = list_serial_ports(comports) if patterns else []
     for pattern in patterns:
-        matches = sorted((m for m in globlib.glob(os.path.expanduser(pattern))
-                          if _is_serial_device(m)), key=_natural_key)
+        found = set(match_ports(pattern, listed))
+        if "/" in pattern or pattern.startswith("~"):
+            found.update(m for m in globlib.glob(os.path.expanduser(pattern))
+                         if _is_serial_device(m))
+        matches = sorted(found, key=_natural_key)
         if not matches:
             raise PortError(f"--ports {pattern}: no serial port matches")
         for name in matches:

@@ -426,6 +426,14 @@ def check_chip(plan: Plan, device_chip: str) -> None:
                                   f"{device_chip}")
 
 
+def check_chip_option(plan: Plan, chip: str) -> None:
+    """`--chip` (esptool's option: esp32, esp8266 or auto) against the bundle's platform,
+    before any port is opened: DeviceMismatchError (exit 6) when they disagree."""
+    if chip and chip != "auto" and chip != plan.chip:
+        raise DeviceMismatchError(f"--chip {chip}, but the bundle is for {plan.chip}: use "
+                                  f"--chip {plan.chip} (or auto) or the {chip} build")
+
+
 def check_fits(plan: Plan, device_flash_size: int) -> None:
     """DeviceMismatchError when the device flash is smaller than the plan needs."""
     if plan.end > device_flash_size:

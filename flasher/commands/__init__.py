@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from flasher.commands import bootcfg, diagnose, export, flash, info, ports, verify
+from flasher.commands import (bootcfg, completion, diagnose, export, flash, info, monitor, ports,
+                              verify)
 
-COMMANDS: list[ModuleType] = [info, flash, verify, export, bootcfg, diagnose, ports]
+COMMANDS: list[ModuleType] = [info, flash, verify, export, bootcfg, diagnose, ports, monitor,
+                              completion]

@@ -14,6 +14,7 @@ from typing import Any
 
 from flasher.formats import boot_cfg as bootcfg
 from flasher.api import open_plan, read_flash
+from flasher.device.ports import environment_port
 from flasher.commands.common import (add_output_arguments, add_port_arguments,
                                      connect_options, parse_int)
 from flasher.errors import UsageError
@@ -85,10 +86,11 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     if args.image:
         data, where = _from_file(args.image, args.addr)
     else:
-        if not args.port:
+        port = args.port or environment_port()
+        if not port:
             raise UsageError("give an IMAGE file or --port to read the board")
-        info, data = read_flash(args.port, args.addr, bootcfg.SECTOR_SIZE,
-                                connect_options(args), args.after)
+        info, data = read_flash(port, args.addr, bootcfg.SECTOR_SIZE,
+                                connect_options(args, ui.on_event), args.after)
         where = f"{info.description} on {info.port}"
     report = decode_report(data, where, args.addr, args.checksum)
     if ui.json_mode:

@@ -10,6 +10,7 @@ import argparse
 import re
 from dataclasses import replace
 
+from esptool.loader import DEFAULT_CONNECT_ATTEMPTS
 from esptool.util import FatalError, flash_size_bytes
 
 from flasher.api import DETECT, FlashOptions
@@ -17,6 +18,7 @@ from flasher.device.connect import AFTER_MODES, BEFORE_MODES, ROM_BAUD, ConnectO
 from flasher.errors import UsageError
 from flasher.bundle.image_header import KEEP
 from flasher.formats.limits import check_baud, check_flash_size, check_range, int_text
+from flasher.events import Listener
 
 DEFAULT_BAUD = 921600
 _SIZE = re.compile(r"[0-9]{1,6}(KB|MB)")
@@ -46,7 +48,10 @@ def parse_size(text: str, chip: str | None = None) -> int:
 
 def add_output_arguments(parser: argparse.ArgumentParser, json_help: str | None = None) -> None:
     parser.add_argument("--json", action="store_true",
-                        help=json_help or "print one JSON document on stdout instead of tables")
+                        help=json_help or "print one JSON document on stdout instead of tables "
+                                          "(progress events go to stderr as JSON lines)")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no status line, progress bars or notes; results and errors only")
     parser.add_argument("--debug", action="store_true",
                         help="log everything (esptool's own output too) and show tracebacks")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is being done")
@@ -62,15 +67,27 @@ def add_port_arguments(parser: argparse.ArgumentParser, *, required: bool = Fals
                             help=help_text + "; repeat it to flash several boards in parallel")
     else:
         parser.add_argument("--port", "-p", required=required, help=help_text)
-    parser.add_argument("--baud", "-b", type=int, default=DEFAULT_BAUD,
-                        help=f"baud rate once the stub runs (default {DEFAULT_BAUD}; falls back "
-                             f"to {ROM_BAUD} if the link fails at that rate)")
-    parser.add_argument("--before", choices=BEFORE_MODES, default="default-reset",
-                        help="how to get the chip into its bootloader (default: DTR/RTS reset)")
-    parser.add_argument("--after", choices=AFTER_MODES, default="hard-reset",
-                        help="what to do with the chip at the end (default: hard-reset)")
-    parser.add_argument("--connect-attempts", type=int, default=7, metavar="N",
-                        help="sync attempts before giving up (default 7, as esptool)")
+    parser.add_argument("--baud", "-b", type=int, default=None,
+                        help=f"baud rate once the stub runs (default $FLASHER_BAUD, "
+                             f"$ESPTOOL_BAUD or {DEFAULT_BAUD}; falls back to {ROM_BAUD} if "
+                             "the link fails at that rate)")
+    parser.add_argument("--before", choices=BEFORE_MODES, default=None,
+                        help="how to get the chip into its bootloader (default $FLASHER_BEFORE, "
+                             "$ESPTOOL_BEFORE or default-reset: DTR/RTS reset)")
+    parser.add_argument("--after", choices=AFTER_MODES, default=None,
+                        help="what to do with the chip at the end (default $FLASHER_AFTER, "
+                             "$ESPTOOL_AFTER or hard-reset)")
+    parser.add_argument("--connect-attempts", type=int, default=DEFAULT_CONNECT_ATTEMPTS,
+                        metavar="N", help=f"sync attempts before giving up (default "
+                                          f"{DEFAULT_CONNECT_ATTEMPTS}, as esptool: its "
+                                          "esptool.cfg connect_attempts counts)")
+
+
+def add_chip_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chip", "-c", choices=("auto", "esp32", "esp8266"), default="auto",
+                        help="the chip you expect (esptool's option): checked against the "
+                             "bundle before the port is opened and against the board once it "
+                             "answers (exit 6 on a mismatch); default auto")
 
 
 def add_header_arguments(parser: argparse.ArgumentParser, *, size_default: str) -> None:
@@ -84,21 +101,23 @@ def add_header_arguments(parser: argparse.ArgumentParser, *, size_default: str) 
                              + "or a size such as 4MB")
 
 
-def connect_options(args: argparse.Namespace) -> ConnectOptions:
+def connect_options(args: argparse.Namespace,
+                    on_event: Listener | None = None) -> ConnectOptions:
     """The connect options, every number checked (before any port is opened); the baud
     against the fastest chip here, against the bundle's chip once it is planned."""
     check_baud(args.baud)
     check_range(args.connect_attempts, 1, MAX_CONNECT_ATTEMPTS, what="--connect-attempts")
-    return ConnectOptions(before=args.before, attempts=args.connect_attempts, baud=args.baud)
+    return ConnectOptions(before=args.before, attempts=args.connect_attempts, baud=args.baud,
+                          on_event=on_event)
 
 
-def flash_options(args: argparse.Namespace) -> FlashOptions:
-    opts = FlashOptions(connect=connect_options(args), after=args.after,
+def flash_options(args: argparse.Namespace, on_event: Listener | None = None) -> FlashOptions:
+    opts = FlashOptions(connect=connect_options(args, on_event), after=args.after,
                         erase_all=getattr(args, "erase_all", False),
                         keep_fs=getattr(args, "keep_fs", False),
                         verify=not getattr(args, "no_verify", False),
                         flash_mode=args.flash_mode, flash_freq=args.flash_freq,
-                        flash_size=args.flash_size)
+                        flash_size=args.flash_size, chip=getattr(args, "chip", "auto"))
     if opts.flash_size not in (DETECT, KEEP):
         parse_size(opts.flash_size)
         opts = replace(opts, flash_size=opts.flash_size.strip().upper())

@@ -44,9 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ask-wait", type=float, default=8.0, metavar="S",
                         help="with --ask: how long to listen for the pressed EN (default 8; "
                              "listening ends as soon as the ROM says 'waiting for download')")
-    parser.add_argument("--chip", choices=("esp32", "esp8266"), default="esp32",
+    parser.add_argument("--chip", "-c", choices=("esp32", "esp8266", "auto"), default="esp32",
                         help="the chip the board should have (default esp32); another chip "
-                             "answering is reported as the wrong chip")
+                             "answering is reported as the wrong chip (exit 6); auto: any")
     parser.add_argument("--record", metavar="FILE",
                         help="save what the port said (times and bytes) for emu-rom --replay")
     add_output_arguments(parser)
@@ -66,7 +66,8 @@ def run(args: argparse.Namespace, ui: UI) -> int:
                            fast_baud=None if args.no_fast_baud else 921600,
                            ask_user=ui.note if interactive else None,
                            user_wait_s=args.ask_wait,
-                           expected_chip=args.chip.upper())
+                           expected_chip="" if args.chip == "auto" else args.chip.upper(),
+                           on_event=ui.on_event)
     if not ui.json_mode:
         ui.print(f"listening on {shown(port)} at {', '.join(map(str, bauds))} baud, then "
                  "trying the ROM loader...")

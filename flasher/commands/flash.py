@@ -11,11 +11,13 @@ import argparse
 from typing import Any
 
 from flasher.api import DETECT, flash
-from flasher.commands.common import (add_header_arguments, add_output_arguments,
-                                     add_port_arguments, flash_options)
+from flasher.commands.common import (add_chip_argument, add_header_arguments,
+                                     add_output_arguments, add_port_arguments, flash_options)
 from flasher.device.board import DeviceInfo
 from flasher.diagnose.probe import explain_connect_failure
-from flasher.errors import ConnectError
+from flasher.commands.monitor import add_monitor_arguments
+from flasher.commands.monitor import start as monitor_start
+from flasher.errors import ConnectError, UsageError
 from flasher.commands.flash_many import add_multi_arguments, run_multi, single_board_log, wants_multi
 from flasher.device.ports import resolve_port
 from flasher.bundle.plan import Plan
@@ -37,6 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-verify", action="store_true",
                         help="skip the final MD5 check of each written part")
     add_header_arguments(parser, size_default=DETECT)
+    add_chip_argument(parser)
+    parser.add_argument("--monitor", action="store_true",
+                        help="then show the board's console, as `flasher monitor` (Ctrl-] "
+                             "leaves)")
+    parser.add_argument("--monitor-baud", type=int, default=115200, metavar="BAUD",
+                        help="the app's console baud for --monitor (default 115200)")
+    add_monitor_arguments(parser, prefix="monitor-")
     add_output_arguments(parser)
 
 
@@ -100,10 +109,13 @@ def summary_line(report: FlashReport) -> str:
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
+    if args.monitor and (ui.json_mode or wants_multi(args)):
+        raise UsageError("--monitor shows one board's console: not with --json or several "
+                         "ports")
     if wants_multi(args):
         return run_multi(args, ui)
     port = args.port[0] if args.port else None
-    options = flash_options(args)
+    options = flash_options(args, ui.on_event)
     with single_board_log(args, port) as logged:
         try:
             result = flash(args.bundle, port, options, progress=ui.progress(),
@@ -112,8 +124,8 @@ def run(args: argparse.Namespace, ui: UI) -> int:
         except ConnectError as exc:
             if not exc.initial:
                 raise
-            raise explain_connect_failure(exc, resolve_port(port),
-                                          options.connect.before) from exc
+            raise explain_connect_failure(exc, resolve_port(port), options.connect.before,
+                                          ui.on_event) from exc
         logged(result)
     if ui.json_mode:
         ui.emit_json(result.to_dict())
@@ -123,4 +135,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     ui.print(summary_line(result.report))
     for note in result.late_notes:
         ui.note(note)
+    if args.monitor:
+        return monitor_start(ui, result.device.port, args.monitor_baud, True, args.elf,
+                             args.toolchain_prefix)
     return 0

@@ -24,7 +24,7 @@ from flasher.formats.limits import check_baud, check_range
 from flasher.batch.runner import FAILED, INTERRUPTED, OK, Batch, BoardRun, expand_ports
 from flasher.batch.view import (BoardLines, common_notes, json_doc, print_summary_table,
                                 summary_line)
-from flasher.bundle.plan import PlanOptions
+from flasher.bundle.plan import PlanOptions, check_chip_option
 from flasher.batch.production_log import BoardRecord, ProductionLog, utc_now
 from flasher.ui import UI, shown
 
@@ -78,6 +78,7 @@ def run_multi(args: argparse.Namespace, ui: UI) -> int:
     pre = PlanOptions(flash_size=options.explicit_size(), keep_fs=options.keep_fs,
                       header=options.offline_header())
     with open_plan(args.bundle, pre) as (_, plan):      # bundle errors: exit 2, no port opened
+        check_chip_option(plan, options.chip)
         plan_info = {"name": plan.bundle_name, "version": plan.version,
                      "build_id": plan.build_id}
     check_baud(options.connect.baud, plan.chip)

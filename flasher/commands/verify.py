@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 
 from flasher.api import DETECT, verify
-from flasher.commands.common import (add_header_arguments, add_output_arguments,
-                                     add_port_arguments, flash_options)
+from flasher.commands.common import (add_chip_argument, add_header_arguments,
+                                     add_output_arguments, add_port_arguments, flash_options)
 from flasher.commands.flash import device_line
 from flasher.errors import ExitCode
 from flasher.ui import UI, human_size, new_table, shown
@@ -25,11 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-fs", action="store_true",
                         help="do not compare file system parts")
     add_header_arguments(parser, size_default=DETECT)
+    add_chip_argument(parser)
     add_output_arguments(parser)
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
-    result = verify(args.bundle, args.port, flash_options(args))
+    result = verify(args.bundle, args.port, flash_options(args, ui.on_event))
     if ui.json_mode:
         ui.emit_json(result.to_dict())
     else:

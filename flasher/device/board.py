@@ -31,6 +31,7 @@ from esptool.util import FatalError, flash_size_bytes
 from flasher.device.connect import (ROM_BAUD, ConnectOptions, Link, connect, esptool_error_text,
                              link_works, same_loader_answers, raise_baud, start_stub, sync_loader)
 from flasher.errors import ConnectError, FlasherError, PortError, TransferError
+from flasher.events import emit
 from flasher.device.esptool_log import quiet_esptool
 
 log = logging.getLogger(__name__)
@@ -246,12 +247,15 @@ class Device:
                         raise PortError(f"{self.link.port}: the port went away and did not "
                                         f"come back ({exc})") from None
                     time.sleep(0.5)
+            emit(self.options.on_event, "reset", f"reconnecting to {self.link.port} after a "
+                 "failed exchange", port=self.link.port)
             options = replace(self.options, baud=self.options.initial_baud)
             esp = sync_loader(ser, self.link.port, options, self.link.attempts)
             if self.options.stub:
-                esp = start_stub(esp, self.link.port)
+                esp = start_stub(esp, self.link.port, self.options.on_event)
             self.link.esp = esp
-            self.link.baud, note = raise_baud(esp, self.options.baud, int(ser.baudrate))
+            self.link.baud, note = raise_baud(esp, self.options.baud, int(ser.baudrate),
+                                              self.options.on_event)
             if note:
                 self.notes.append(note)
             try:
@@ -266,6 +270,7 @@ class Device:
         reset lines are not wired (or a PTY) still answers the next run at 115200 (not needed
         for no-reset: the stub resets to the ROM loader, which starts at 115200).
         Returns a note when the reset could not be done."""
+        emit(self.options.on_event, "finish", f"leaving the board: {after}", after=after)
         with quiet_esptool() as bridge:
             try:
                 if self.link.baud != ROM_BAUD and self.esp.IS_STUB and after != "no-reset":

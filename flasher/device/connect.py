@@ -32,8 +32,11 @@ from esptool.cmds import detect_chip, run_stub
 from esptool.loader import DEFAULT_CONNECT_ATTEMPTS, ESPLoader
 from esptool.util import FatalError
 
+from flasher.device.attempts import watch_attempts
+from flasher.device.ports import (BUILTIN_UART_HINT, builtin_uart, fixed_baud_url, open_port,
+                                  port_error_message)
 from flasher.errors import ConnectError, DeviceMismatchError, PortError
-from flasher.device.ports import open_port, port_error_message
+from flasher.events import Listener, emit
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class ConnectOptions:
     initial_baud: int = ROM_BAUD
     expect: Callable[[str], None] | None = None   # check esptool's CHIP_NAME right after sync
     on_open: Callable[[Any], None] | None = None  # sees the opened port (multi-board cancel)
+    on_event: Listener | None = None              # progress events (flasher.events)
 
 
 @dataclass
@@ -108,21 +112,50 @@ def _try_sync(ser: Any, baud: int, mode: str, attempts: int) -> ESPLoader:
     return detect_chip(ser, baud, mode, False, attempts)
 
 
+class _AttemptCounter:
+    """Turns esptool's attempts into "connecting to P at B, attempt i of N, reset: R" events.
+    The ROM-baud strategies share one count (1 + the remaining attempts = --connect-attempts);
+    the one-shot look for a stub left at the fast baud is reported on its own."""
+
+    def __init__(self, port: str, options: ConnectOptions) -> None:
+        self.port, self.options = port, options
+        self.done = 0
+        self.baud = options.initial_baud
+        self.extra: str | None = None
+
+    def __call__(self, reset: str) -> None:
+        if self.extra is not None:
+            emit(self.options.on_event, "connect", f"connecting to {self.port} at {self.baud} "
+                 f"({self.extra}), reset: {reset}", port=self.port, baud=self.baud,
+                 attempt=None, of=self.options.attempts, reset=reset, strategy=self.extra)
+            return
+        self.done += 1
+        emit(self.options.on_event, "connect", f"connecting to {self.port} at {self.baud}, "
+             f"attempt {self.done} of {self.options.attempts}, reset: {reset}",
+             port=self.port, baud=self.baud, attempt=self.done, of=self.options.attempts,
+             reset=reset)
+
+
 def sync_loader(ser: Any, port: str, options: ConnectOptions,
                 attempts_log: list[Attempt]) -> ESPLoader:
     """A synced `ESPLoader` of the detected chip; ConnectError after every strategy failed."""
     rom = ("sync at the ROM baud", options.initial_baud, options.before)
     strategies = [(*rom, 1)]
-    if options.baud != options.initial_baud:     # cheap to try early: one attempt, no reset
+    if options.baud != options.initial_baud and not fixed_baud_url(port):
+        # cheap to try early: one attempt, no reset
         strategies.append(("stub left running at the fast baud", options.baud, "no-reset", 1))
     if options.attempts > 1:
         strategies.append((*rom, options.attempts - 1))
     last: BaseException | None = None
+    counter = _AttemptCounter(port, options)
     for name, baud, mode, count in strategies:
         attempt = Attempt(name, baud, mode)
         attempts_log.append(attempt)
+        counter.baud = baud
+        counter.extra = name if baud != options.initial_baud else None
         try:
-            esp = _try_sync(ser, baud, mode, count)
+            with watch_attempts(counter):
+                esp = _try_sync(ser, baud, mode, count)
         except FatalError as exc:
             attempt.error = esptool_error_text(exc)
             last = exc
@@ -134,15 +167,22 @@ def sync_loader(ser: Any, port: str, options: ConnectOptions,
         except (serial.SerialException, OSError) as exc:
             raise PortError(port_error_message(port, exc)) from None
         log.info("connected to %s (%s) on %s", esp.CHIP_NAME, name, port)
+        what = "its stub flasher" if esp.IS_STUB else "its ROM loader"
+        emit(options.on_event, "connected", f"{esp.CHIP_NAME} answered on {port} at {baud} "
+             f"baud ({what})", port=port, baud=baud, chip=esp.CHIP_NAME, stub=bool(esp.IS_STUB))
         return esp
     assert last is not None
     first = attempts_log[0].error if attempts_log else esptool_error_text(last)
-    raise ConnectError(f"{port}: no bootloader answered (esptool: {first}); {CONNECT_HINT}",
-                       hint=CONNECT_HINT, last_error=first, initial=True)
+    hint = f"{port} {BUILTIN_UART_HINT}" if builtin_uart(port) else CONNECT_HINT
+    raise ConnectError(f"{port}: no bootloader answered (esptool: {first}); {hint}",
+                       hint=hint, last_error=first, initial=True)
 
 
-def start_stub(esp: ESPLoader, port: str) -> ESPLoader:
+def start_stub(esp: ESPLoader, port: str, on_event: Listener | None = None) -> ESPLoader:
     """Run esptool's stub flasher (compressed writes, fast MD5, erase); keep an existing one."""
+    if not esp.IS_STUB:
+        emit(on_event, "stub", f"uploading the stub flasher to the {esp.CHIP_NAME}...",
+             port=port, chip=esp.CHIP_NAME)
     try:
         return run_stub(esp)
     except _LINK_ERRORS as exc:
@@ -196,7 +236,8 @@ def back_to_rom_baud(esp: ESPLoader, fast: int, initial: int = ROM_BAUD) -> bool
     return link_works(esp)
 
 
-def raise_baud(esp: ESPLoader, target: int, initial: int = ROM_BAUD) -> tuple[int, str | None]:
+def raise_baud(esp: ESPLoader, target: int, initial: int = ROM_BAUD,
+               on_event: Listener | None = None) -> tuple[int, str | None]:
     """Switch both ends to `target` baud; fall back to `initial` with a note when it fails.
 
     Returns (baud in use, note or None). ConnectError only when the board no longer answers
@@ -204,6 +245,7 @@ def raise_baud(esp: ESPLoader, target: int, initial: int = ROM_BAUD) -> tuple[in
     """
     if target == esp._port.baudrate:
         return target, None
+    emit(on_event, "baud", f"switching to {target} baud...", baud=target, previous=initial)
     ser = esp._port
     try:                       # can this adapter do the rate at all? (nothing sent yet)
         ser.baudrate = target
@@ -221,9 +263,11 @@ def raise_baud(esp: ESPLoader, target: int, initial: int = ROM_BAUD) -> tuple[in
     log.info("switching to %d baud failed: %s", target, reason)
     if back_to_rom_baud(esp, target, initial):
         return initial, f"{target} baud failed ({reason}); continuing at {initial}"
+    port_name = str(getattr(ser, "portstr", None) or getattr(ser, "name", "") or "")
+    advice = ("this link cannot change its baud rate: use --baud 115200" if
+              fixed_baud_url(port_name) else "reset it and try a lower --baud")
     raise ConnectError(f"switching to {target} baud failed ({reason}) and the board no longer "
-                       f"answers at {initial}; reset it and try a lower --baud",
-                       last_error=reason)
+                       f"answers at {initial}; {advice}", last_error=reason)
 
 
 def _reset_to_rom_baud(ser: Any, port: str, options: ConnectOptions,
@@ -233,9 +277,11 @@ def _reset_to_rom_baud(ser: Any, port: str, options: ConnectOptions,
     reset lines work with this --before), reconnect at the ROM baud and stay there."""
     log.info("resetting the board to recover from the failed baud change")
     rom = replace(options, baud=options.initial_baud)
+    emit(options.on_event, "reset", f"resetting the board to recover from the failed "
+         f"switch to {options.baud} baud", port=port)
     esp = sync_loader(ser, port, rom, attempts_log)
     if options.stub:
-        esp = start_stub(esp, port)
+        esp = start_stub(esp, port, options.on_event)
     return esp, options.initial_baud, (f"{options.baud} baud failed ({failure.last_error}); "
                                        f"reset the board and continued at "
                                        f"{options.initial_baud}")
@@ -244,6 +290,7 @@ def _reset_to_rom_baud(ser: Any, port: str, options: ConnectOptions,
 def connect(port: str, options: ConnectOptions | None = None) -> Link:
     """Open `port`, sync with the loader, start the stub, switch baud. The caller closes."""
     options = options or ConnectOptions()
+    emit(options.on_event, "open", f"opening {port}...", port=port)
     ser = open_port(port, options.initial_baud)
     link_attempts: list[Attempt] = []
     try:
@@ -254,12 +301,15 @@ def connect(port: str, options: ConnectOptions | None = None) -> Link:
         baud = int(ser.baudrate)
         notes: list[str] = []
         if options.stub:
-            esp = start_stub(esp, port)
+            esp = start_stub(esp, port, options.on_event)
         if was_stub and baud != options.initial_baud:
             notes.append(f"a stub flasher was still running at {baud} baud; reusing it")
-        if options.baud != baud:
+        if options.baud != baud and fixed_baud_url(port):
+            notes.append(f"{port.split('://')[0]}:// links cannot change the baud rate (the "
+                         f"serial server on the far side sets it); staying at {baud}")
+        elif options.baud != baud:
             try:
-                baud, note = raise_baud(esp, options.baud, baud)
+                baud, note = raise_baud(esp, options.baud, baud, options.on_event)
             except ConnectError as exc:
                 if options.before in ("no-reset", "no-reset-no-sync"):
                     raise

@@ -13,9 +13,14 @@ Adapter names come from the USB vendor/product ids of the bridges found on ESP32
 from __future__ import annotations
 
 import errno
+import fnmatch
 import logging
+import os
+import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import serial
@@ -121,13 +126,187 @@ def pick_port(ports: Sequence[PortInfo]) -> PortInfo:
     raise UsageError(f"several serial ports found ({listed}); choose one with --port")
 
 
+PORT_ENV = ("FLASHER_PORT", "ESPTOOL_PORT")     # the first one set wins
+
+
+def environment_port() -> str | None:
+    """$FLASHER_PORT, else $ESPTOOL_PORT (esptool's own default-port variable), else None."""
+    for name in PORT_ENV:
+        value = os.environ.get(name, "").strip()
+        if value:
+            log.info("port from $%s: %s", name, value)
+            return value
+    return None
+
+
 def resolve_port(port: str | None,
                  comports: Callable[[], Sequence[Any]] | None = None) -> str:
-    """`port` itself (checked: no control characters, URL ports 1..65535), or the only USB
-    adapter when `port` is None."""
+    """`port` itself (checked: no control characters, URL ports 1..65535), else
+    $FLASHER_PORT / $ESPTOOL_PORT, else the only USB adapter."""
     if port:
         return check_port_name(port)
-    return pick_port(list_serial_ports(comports)).device
+    return environment_port() or pick_port(list_serial_ports(comports)).device
+
+
+_VID_PID = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4}|\*)$")
+
+
+def match_ports(pattern: str, ports: Sequence[PortInfo]) -> list[str]:
+    """The devices of pyserial's port list that `pattern` names: `VID:PID` (hex, PID may be
+    `*`), a glob on the device name or its last part (`/dev/ttyUSB*`, `ttyUSB*`, `COM*`;
+    case-insensitive for Windows' COM names), or a glob on the USB serial number."""
+    m = _VID_PID.match(pattern)
+    if m:
+        vid = int(m.group(1), 16)
+        pid = None if m.group(2) == "*" else int(m.group(2), 16)
+        return [p.device for p in ports if p.vid == vid and (pid is None or p.pid == pid)]
+    found = []
+    for p in ports:
+        names = [p.device, p.device.rsplit("/", 1)[-1], p.device.rsplit("\\", 1)[-1]]
+        if (any(fnmatch.fnmatchcase(n, pattern) for n in names)
+                or (p.device.upper().startswith("COM")
+                    and fnmatch.fnmatchcase(p.device.upper(), pattern.upper()))
+                or (p.serial_number and fnmatch.fnmatchcase(p.serial_number, pattern))):
+            found.append(p.device)
+    return found
+
+
+# ---- port trouble, named with a fix ------------------------------------------------------------
+
+# What to tell the user to do about a program that holds the port.
+_HOLDER_FIXES = {
+    "ModemManager": "stop it: sudo systemctl stop ModemManager (it probes new serial ports "
+                    "for modems; `sudo systemctl disable ModemManager` keeps it away)",
+    "brltty": "stop it: sudo systemctl stop brltty-udev brltty (a Braille display driver "
+              "that grabs CH340/CP210x adapters; removing the brltty package ends it)",
+    "screen": "quit it (Ctrl-A k in that screen)",
+    "minicom": "quit it (Ctrl-A x in minicom)",
+    "picocom": "quit it (Ctrl-A Ctrl-X in picocom)",
+}
+
+
+def port_holders(device: str, proc: str | Path = "/proc") -> list[tuple[int, str]]:
+    """(pid, program name) of every other process with `device` open, from /proc/*/fd (Linux;
+    processes of other users are visible only to root). Empty where /proc has no fds."""
+    try:
+        target = os.path.realpath(device)
+        target_stat = os.stat(target)
+    except OSError:
+        return []
+    found: list[tuple[int, str]] = []
+    root = Path(proc)
+    try:
+        pids = [d for d in os.listdir(root) if d.isdigit()]
+    except OSError:
+        return []
+    for pid in pids:
+        if int(pid) == os.getpid():
+            continue
+        fd_dir = root / pid / "fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(fd_dir / fd)
+            except OSError:
+                continue
+            if link == target or link == device:
+                hit = True
+            elif link.startswith("/dev/"):
+                try:
+                    st = os.stat(link)
+                    hit = (stat.S_ISCHR(st.st_mode) and st.st_rdev == target_stat.st_rdev
+                           and stat.S_ISCHR(target_stat.st_mode))
+                except OSError:
+                    hit = False
+            else:
+                hit = False
+            if hit:
+                found.append((int(pid), _program_name(root / pid)))
+                break
+    return sorted(found)
+
+
+def _program_name(proc_pid: Path) -> str:
+    try:
+        return (proc_pid / "comm").read_text().strip() or "?"
+    except OSError:
+        return "?"
+
+
+def holders_text(device: str, proc: str | Path = "/proc") -> str | None:
+    """"ModemManager (pid 812) has /dev/ttyUSB0 open; stop it: sudo systemctl stop ..." or
+    None when no holder is visible."""
+    holders = port_holders(device, proc)
+    if not holders:
+        return None
+    pid, name = holders[0]
+    fix = _HOLDER_FIXES.get(name, f"quit it, or: kill {pid}")
+    also = ", ".join(f"{n} (pid {p})" for p, n in holders[1:])
+    return (f"{name} (pid {pid}) has {device} open" + (f" (also: {also})" if also else "")
+            + f"; {fix}")
+
+
+def builtin_uart(port: str) -> bool:
+    """A PC's own UART (/dev/ttyS*, /dev/ttyAMA*), never the USB bridge of an ESP board."""
+    return bool(re.match(r"^/dev/tty(S|AMA)\d+$", port))
+
+
+BUILTIN_UART_HINT = ("is a built-in UART of this computer, not a USB serial adapter; an ESP "
+                     "board appears as /dev/ttyUSB* or /dev/ttyACM* (`flasher ports` lists "
+                     "them)")
+
+
+def permission_text(port: str, st: os.stat_result | None = None,
+                    groups: Sequence[int] | None = None, user: str | None = None) -> str:
+    """Why `port` cannot be opened for lack of permission, and which group to join: the
+    device node's real group (dialout on Debian/Ubuntu, uucp on Arch/Fedora's older
+    releases, plugdev/tty elsewhere)."""
+    import grp
+    import pwd
+
+    try:
+        st = st or os.stat(port)
+    except OSError:
+        return (f"{port}: permission denied: add yourself to the group that owns serial "
+                "devices (dialout, or uucp on Arch) and log in again")
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    groups = list(os.getgroups() if groups is None else groups)
+    if user is None:
+        try:
+            user = pwd.getpwuid(os.getuid()).pw_name
+        except KeyError:
+            user = "$USER"
+    mode = stat.filemode(st.st_mode)
+    where = f"{port} is {mode} owned by group {group!r}"
+    if st.st_gid in groups:
+        if not st.st_mode & stat.S_IRGRP or not st.st_mode & stat.S_IWGRP:
+            return (f"{port}: permission denied: {where}, and the group may not read and "
+                    "write it; a udev rule sets the mode (e.g. MODE=\"0660\")")
+        return f"{port}: permission denied: {where} (you are in it: is it locked by policy?)"
+    try:
+        listed = user in grp.getgrgid(st.st_gid).gr_mem
+    except KeyError:
+        listed = False
+    if listed:
+        return (f"{port}: permission denied: {where}; you were added to {group!r} after this "
+                f"session started: log out and in again (or run: newgrp {group})")
+    return (f"{port}: permission denied: {where} and you are not in it: "
+            f"sudo usermod -aG {group} {user}, then log out and in again")
+
+
+NO_DATA_TEXT = "device reports readiness to read but returned no data"
+
+
+def fixed_baud_url(port: str) -> bool:
+    """URL schemes whose link rate the client cannot change (a raw TCP socket: the serial
+    server on the far side sets the UART's baud)."""
+    return port.startswith(("socket://", "loop://"))
 
 
 _BUSY = {errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK}
@@ -146,13 +325,25 @@ def port_error_message(port: str, exc: BaseException) -> str:
     if code is None and exc.args and isinstance(exc.args[0], int):
         code = exc.args[0]
     text = str(exc)
+    if NO_DATA_TEXT in text:
+        held = holders_text(port)
+        if held:
+            return f"{port}: another program reads the port at the same time: {held}"
+        return (f"{port}: the port said it had data but gave none: another program reads it "
+                "at the same time (a terminal, ModemManager, brltty), or the adapter was "
+                "unplugged")
     if code == errno.ENOENT or "No such file" in text:
         return f"{port}: no such port (is the board plugged in? `flasher ports` lists them)"
     if code in (errno.EACCES, errno.EPERM) or "Permission denied" in text:
-        return (f"{port}: permission denied: add yourself to the dialout group "
-                "(sudo usermod -aG dialout $USER) and log in again")
+        return permission_text(port)
     if code in _BUSY or "exclusively lock" in text or "busy" in text.lower():
+        held = holders_text(port)
+        if held:
+            return f"{port}: port busy: {held}"
         return (f"{port}: port busy: another program (mos console? screen?) has it open")
+    if builtin_uart(port) and code in (errno.EIO, errno.ENXIO, errno.ENODEV, None):
+        return f"{port}: cannot open it ({getattr(exc, 'strerror', None) or text}): {port} " \
+               f"{BUILTIN_UART_HINT}"
     if code in (errno.ENXIO, errno.ENODEV):
         return f"{port}: the device is gone (unplugged?)"
     if code == errno.ENOTTY or "Inappropriate ioctl" in text:

@@ -29,6 +29,7 @@ from flasher.device.esptool_log import quiet_esptool
 from flasher.device.ports import open_port, port_error_detail
 from flasher.errors import PortError
 from flasher.diagnose.recorder import RecordingPort
+from flasher.events import Listener, emit
 
 if TYPE_CHECKING:
     from flasher.errors import ConnectError
@@ -53,6 +54,7 @@ class ProbeOptions:
     ask_user: Callable[[str], None] | None = None   # prompt a person to press EN
     user_wait_s: float = 8.0
     expected_chip: str = "ESP32"       # esptool CHIP_NAME the board should have (ESP8266)
+    on_event: Listener | None = None   # progress events of each phase (flasher.events)
 
 
 def can_drive_lines(ser: object, port: str) -> bool:
@@ -99,7 +101,11 @@ def _received_since(port: RecordingPort, index: int) -> bytes:
     return b"".join(e.data for e in port.capture.events[index:] if e.dir == "in")
 
 
-def _sync(port: RecordingPort, f: Findings, mode: str, attempts: int):
+def _sync(port: RecordingPort, f: Findings, mode: str, attempts: int,
+          on_event: Listener | None = None, why: str = "without a reset"):
+    emit(on_event, "sync", f"trying to sync with the ROM loader at {ROM_BAUD} baud ({why}, "
+         f"{attempts} attempt{'s' if attempts != 1 else ''})...", baud=ROM_BAUD,
+         attempts=attempts)
     mark = len(port.capture.events)
     port.baudrate = ROM_BAUD
     try:
@@ -116,6 +122,8 @@ def _sync(port: RecordingPort, f: Findings, mode: str, attempts: int):
 
 
 def _judge_link(esp, f: Findings, options: ProbeOptions) -> None:
+    emit(options.on_event, "check", f"{f.chip_name} answered: checking the link "
+         f"({options.reads} register reads)...", chip=f.chip_name, reads=options.reads)
     try:
         f.crystal_mhz = int(esp.get_crystal_freq())
     except (FatalError, OSError, AttributeError, NotImplementedError) as exc:
@@ -134,6 +142,8 @@ def _judge_link(esp, f: Findings, options: ProbeOptions) -> None:
     if (options.fast_baud and options.fast_baud != ROM_BAUD and not f.reads_failed
             and f.can_reset):
         f.fast_baud = options.fast_baud
+        emit(options.on_event, "baud", f"testing a switch to {options.fast_baud} baud...",
+             baud=options.fast_baud)
         try:
             esp.change_baud(options.fast_baud)
             esp.read_reg(MAGIC_REG)
@@ -167,7 +177,11 @@ def probe(port_name: str, options: ProbeOptions = ProbeOptions()) -> tuple[Findi
 
 def _run_probe(port: RecordingPort, f: Findings, options: ProbeOptions) -> None:
     """The probe steps (see the module doc), recording into `f` and the port's capture."""
+    ev = options.on_event
     for baud in options.bauds:
+        emit(ev, "listen", f"listening on {f.port} at {baud} baud for "
+             f"{options.listen_s:.1f} s...", port=f.port, baud=baud,
+             seconds=options.listen_s)
         port.baudrate = baud
         f.listened[baud] = _listen(port, options.listen_s)
     heard_elsewhere = any(d for b, d in f.listened.items() if b != ROM_BAUD)
@@ -175,18 +189,25 @@ def _run_probe(port: RecordingPort, f: Findings, options: ProbeOptions) -> None:
             and not any(looks_like_text(d) for d in f.listened.values())):
         # Something talks, but not while we listened at 115200 (a 1 s heartbeat):
         # listen there again before concluding it speaks another baud.
+        emit(ev, "listen", f"something talks, but not at {ROM_BAUD} baud: listening "
+             f"there again for {options.listen_s * 2:.1f} s...", port=f.port,
+             baud=ROM_BAUD, seconds=options.listen_s * 2)
         port.baudrate = ROM_BAUD
         f.listened[ROM_BAUD] = _listen(port, options.listen_s * 2)
-    esp = _sync(port, f, "no-reset", options.sync_attempts)
+    esp = _sync(port, f, "no-reset", options.sync_attempts, ev)
     if esp is None and f.can_reset:
+        emit(ev, "reset", "resetting into the bootloader (DTR/RTS) and reading the "
+             "boot log...", port=f.port)
         mark = len(port.capture.events)
         ClassicReset(port)()
         _listen(port, 0.3)
         f.after_reset = _received_since(port, mark)
-        esp = _sync(port, f, "no-reset", options.sync_attempts)
+        esp = _sync(port, f, "no-reset", options.sync_attempts, ev, "after the reset")
     if esp is None and options.ask_user is not None:
         options.ask_user("No loader answered. Hold IO0 (BOOT) low, press and release "
                          f"EN (RESET) now; listening for {options.user_wait_s:.0f} s...")
+        emit(ev, "ask", f"waiting up to {options.user_wait_s:.0f} s for EN to be "
+             "pressed...", seconds=options.user_wait_s)
         port.baudrate = ROM_BAUD
         mark = len(port.capture.events)
         _listen_until(port, options.user_wait_s)
@@ -194,7 +215,8 @@ def _run_probe(port: RecordingPort, f: Findings, options: ProbeOptions) -> None:
         # an ESP8266 (or a 26 MHz ESP32) banner is unreadable at 115200: try anyway
         if DOWNLOAD_TEXT in f.user_reset_seen or (
                 f.user_reset_seen and not looks_like_text(f.user_reset_seen)):
-            esp = _sync(port, f, "no-reset", options.sync_attempts)
+            esp = _sync(port, f, "no-reset", options.sync_attempts, ev,
+                        "after EN was pressed")
     if esp is not None:
         _judge_link(esp, f, options)
 
@@ -224,13 +246,16 @@ QUICK = ProbeOptions(listen_s=1.0, bauds=(ROM_BAUD,), sync_attempts=1, fast_baud
 """What `flasher flash` runs after its own connect failed: short, no baud experiments."""
 
 
-def explain_connect_failure(exc: "ConnectError", port: str, before: str) -> "ConnectError":
+def explain_connect_failure(exc: "ConnectError", port: str, before: str,
+                            on_event: Listener | None = None) -> "ConnectError":
     """Turn a bare 'no bootloader answered' into the diagnosis of why (one line + fix)."""
     from flasher.errors import ConnectError, PortError
 
     if not exc.initial or exc.diagnosis is not None:
         return exc
-    options = replace(QUICK, reset=before != "no-reset", expected_chip=exc.expected_chip)
+    emit(on_event, "diagnose", f"no loader answered on {port}: finding out why...", port=port)
+    options = replace(QUICK, reset=before != "no-reset", expected_chip=exc.expected_chip,
+                      on_event=on_event)
     try:
         diagnosis, _, _ = diagnose(port, options)
     except (PortError, OSError) as probe_error:

@@ -221,7 +221,7 @@ def classify(f: Findings) -> Diagnosis:
 def _classify_synced(f: Findings, mode: int | None, evidence: list[str]) -> Diagnosis:
     ev = [*evidence, f"loader answered SYNC at {f.sync_baud}"]
     want = f.expected_chip
-    if f.chip_name and f.chip_name != want:
+    if want and f.chip_name and f.chip_name != want:      # want "": any chip (--chip auto)
         return Diagnosis(Cause.WRONG_CHIP, f"a ROM loader answered, but the chip is an "
                          f"{f.chip_name}, not an {want}", "use firmware built for that chip, "
                          f"or connect the {want} board", mode, tuple(ev))

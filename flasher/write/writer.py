@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from flasher.write.dedupe import BLOCK, SECTOR, CostModel, WriteRun, decide_writes
 from flasher.errors import FlasherError, TransferError, WriteError
+from flasher.events import Listener, emit
 from flasher.bundle.plan import Plan, Region, Skipped
 from flasher.write.survey import FlashTarget, RegionState, first_bad_sector, survey_region
 
@@ -58,6 +59,7 @@ class WriteOptions:
     attempts: int = 3
     erase_all: bool = False
     model: CostModel | None = None        # None: CostModel at the target's baud
+    on_event: Listener | None = None      # progress events: survey, verify (flasher.events)
 
 
 @dataclass
@@ -252,6 +254,8 @@ class RegionWriter:
         """MD5-check what was written (whole region when `runs` is None); one repair round."""
         whole = [(0, state.sectors)]
         spans = whole if runs is None else self._spans_to_check(runs, state.sectors)
+        emit(self.options.on_event, "verify", f"verifying {self.region.name} (MD5 on the "
+             "board)...", part=self.region.name, address=self.region.address)
         for repair in (True, False):
             if self._matches(state.padded, spans):
                 self.result.verified = True
@@ -273,6 +277,9 @@ class RegionWriter:
 
     def run(self, assume_blank: bool) -> RegionResult:
         t0 = time.monotonic()
+        emit(self.options.on_event, "survey", f"comparing {self.region.name} "
+             f"({self.region.size} bytes at {self.region.address:#x}) with the board...",
+             part=self.region.name, address=self.region.address, size=self.region.size)
         state = self._retrying("comparing", lambda: survey_region(
             self.target, self.region.address, self.content, assume_blank=assume_blank))
         self.result.sectors = state.sectors
@@ -302,6 +309,7 @@ def write_plan(plan: Plan, target: FlashTarget, options: WriteOptions | None = N
     t0 = time.monotonic()
     if options.erase_all:
         t_erase = time.monotonic()
+        emit(options.on_event, "erase", "erasing the whole flash...")
         try:
             target.erase_all()
         except TransferError as exc:
@@ -342,10 +350,14 @@ class RegionCheck:
                 "differing_sectors": [self.address + i * SECTOR for i in self.differing]}
 
 
-def verify_plan(plan: Plan, target: FlashTarget) -> list[RegionCheck]:
+def verify_plan(plan: Plan, target: FlashTarget,
+                on_event: Listener | None = None) -> list[RegionCheck]:
     """Read-only comparison of every region with the device (MD5s only, nothing written)."""
     out = []
     for region in plan.regions:
+        emit(on_event, "survey", f"comparing {region.name} ({region.size} bytes at "
+             f"{region.address:#x}) with the board...", part=region.name,
+             address=region.address, size=region.size)
         state = survey_region(target, region.address, region.content())
         out.append(RegionCheck(region.name, region.address, region.size, state.sectors,
                                state.changed))

@@ -18,7 +18,7 @@ PROGRAMS = ("emulator", "flasher")
 # strictly lower layer. The package roots (`emulator`, `flasher`: __version__ only) are 0.
 EMULATOR_LAYERS = {"wire": 1, "flash": 1, "timing": 2, "loader": 3, "chips": 4, "board": 5,
                    "links": 6, "faults": 6, "host": 7, "cli": 8, "__main__": 9}
-FLASHER_LAYERS = {"errors": 0, "formats": 0, "bundle": 1, "device": 2, "write": 3,
+FLASHER_LAYERS = {"errors": 0, "events": 0, "formats": 0, "bundle": 1, "device": 2, "write": 3,
                   "diagnose": 4, "api": 5, "ui": 5, "batch": 6, "commands": 7, "cli": 8,
                   "__main__": 9}
 LAYERS = {"emulator": EMULATOR_LAYERS, "flasher": FLASHER_LAYERS}
@@ -26,7 +26,7 @@ LAYERS = {"emulator": EMULATOR_LAYERS, "flasher": FLASHER_LAYERS}
 # the file formats, and the error types those raise.
 EMULATOR_MAY_USE = ("flasher.api", "flasher.formats", "flasher.errors")
 CHIP_PACKAGES = ("emulator.chips.esp32", "emulator.chips.esp8266")
-STDLIB_ONLY = ("flasher.formats", "flasher.errors")
+STDLIB_ONLY = ("flasher.formats", "flasher.errors", "flasher.events")
 
 
 def modules(root: Path = ROOT) -> dict[str, Path]:

@@ -81,8 +81,13 @@ def test_missing_port_after_good_bundle_is_port_error(capsys, tmp_path):
 def test_json_error_document(capsys, tmp_path):
     code, out, err = run(capsys, "flash", zip_file(tmp_path, bundles.era_2017()),
                          "--port", str(tmp_path / "ttyUSB9"), "--json")
-    assert code == 3 and json.loads(out) == {"ok": False, "error": err[7:].strip(),
+    lines = err.splitlines()
+    assert lines[-1].startswith("error: ")
+    assert code == 3 and json.loads(out) == {"ok": False, "error": lines[-1][7:].strip(),
                                              "exit_code": 3}
+    events = [json.loads(line) for line in lines[:-1]]      # --json: events as JSON lines
+    assert [e["event"] for e in events] == ["open"]
+    assert events[0]["port"].endswith("ttyUSB9")
 
 
 def test_bad_command_line_is_one_line(capsys, tmp_path):

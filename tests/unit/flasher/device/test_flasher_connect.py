@@ -113,7 +113,7 @@ def test_connect_resets_when_the_baud_change_lost_the_board(monkeypatch):
     monkeypatch.setattr(connect_mod, "sync_loader",
                         lambda ser, port, opts, log: (seen.append(opts.baud), esp if len(seen) == 1
                                                       else rescued)[1])
-    monkeypatch.setattr(connect_mod, "start_stub", lambda e, port: e)
+    monkeypatch.setattr(connect_mod, "start_stub", lambda e, port, on_event=None: e)
     monkeypatch.setattr(connect_mod, "raise_baud", lost)
     link = connect_mod.connect("/dev/x", ConnectOptions(before="default-reset"))
     assert link.esp is rescued and link.baud == 115200 and seen == [921600, 115200]
@@ -170,3 +170,16 @@ def test_esptool_error_text():
                                          "detected (0x13)! The chip needs to be in download "
                                          "mode.\nFor troubleshooting")) == \
         "Wrong boot mode detected (0x13)! The chip needs to be in download mode."
+
+
+def test_socket_url_stays_at_the_rom_baud_and_says_why(monkeypatch):
+    esp = FakeEsp()
+    seen = []
+    monkeypatch.setattr(connect_mod, "open_port", lambda port, baud: FakePort())
+    monkeypatch.setattr(connect_mod, "sync_loader",
+                        lambda ser, port, opts, log: (seen.append(opts.baud), esp)[1])
+    monkeypatch.setattr(connect_mod, "start_stub", lambda e, port, on_event=None: e)
+    link = connect_mod.connect("socket://127.0.0.1:4000", ConnectOptions(baud=921600))
+    assert link.baud == 115200 and esp.changes == []          # no CHANGE_BAUDRATE sent
+    assert link.notes == ["socket:// links cannot change the baud rate (the serial server on "
+                          "the far side sets it); staying at 115200"]

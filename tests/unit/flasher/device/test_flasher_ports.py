@@ -59,7 +59,7 @@ def test_pick_errors_are_one_clear_line():
     (serial.SerialException(errno.ENOENT, "could not open port /dev/x: [Errno 2] No such file"),
      "no such port"),
     (serial.SerialException(errno.EACCES, "could not open port: Permission denied"),
-     "permission denied: add yourself to the dialout group (sudo usermod -aG dialout $USER)"),
+     "permission denied: add yourself to the group that owns serial devices (dialout, or uucp"),
     (serial.SerialException(errno.EBUSY, "could not open port: Device or resource busy"),
      "port busy: another program (mos console? screen?) has it open"),
     (serial.SerialException(errno.EWOULDBLOCK, "Could not exclusively lock port /dev/x"),
