@@ -15,6 +15,11 @@ background per block while the data inflates. Inflated data collects in a 32 KB 
 (tinfl's dictionary) and is programmed whenever the buffer fills or the stream ends. The
 stub never writes past the announced size.
 
+Encrypted transfers (the stub's FLASH_BEGIN / FLASH_DEFL_BEGIN with a 5th word of 1, or the
+older stub's FLASH_ENCRYPT_DATA blocks): each piece the stub programs goes through the chip's
+flash-encryption engine (`encrypt(addr, data)`, ROM `SPI_Encrypt_Write`); esp-stub-lib refuses
+a piece whose address or length is not 16-byte aligned (`stub_lib_flash_write_buff`).
+
 The costs of all this reach the clock through the flash model's observer (erase,
 program, read) and directly (inflate, blank checks); see docs/timing.md.
 """
@@ -24,7 +29,7 @@ from __future__ import annotations
 import logging
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from emulator.flash.nor import BLOCK_SIZE, SECTOR_SIZE, NorFlash
 
@@ -56,6 +61,7 @@ class FlashWriter:
     skip_blank_erase: bool = False
     clip_to_size: bool = False     # stub: never write past `size` (drops 0xFF padding)
     clock: "Clock | None" = None   # for the costs the flash model does not see
+    encrypt: Callable[[int, bytes], bytes] | None = None   # the flash-encryption engine
     written: int = 0               # uncompressed bytes programmed so far
     inflated: int = 0
     next_seq: int = 0
@@ -137,6 +143,11 @@ class FlashWriter:
             raise WriteFailed("range", f"write at {addr:#x}+{len(data):#x} beyond flash end")
         if self.lazy_erase:
             self._ensure_erased(addr + len(data))
+        if self.encrypt is not None:
+            if addr % 16 or len(data) % 16:
+                raise WriteFailed("range", f"encrypted write of {len(data)} bytes at {addr:#x}"
+                                           " is not 16-byte aligned")
+            data = self.encrypt(addr, data)
         self.flash.program(addr, data)
         if not self.lazy_erase and self.clock is not None:
             # the ROM reads each block back to compare its checksum (error 0x08)

@@ -11,7 +11,7 @@ import argparse
 from typing import Any
 
 from flasher.api import DETECT, flash
-from flasher.commands.common import (add_header_arguments, add_output_arguments,
+from flasher.commands.common import (add_encryption_arguments, add_header_arguments, add_output_arguments,
                                      add_port_arguments, flash_options)
 from flasher.device.board import DeviceInfo
 from flasher.diagnose.probe import explain_connect_failure
@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-verify", action="store_true",
                         help="skip the final MD5 check of each written part")
     add_header_arguments(parser, size_default=DETECT)
+    add_encryption_arguments(parser)
     add_output_arguments(parser)
 
 
