@@ -186,7 +186,13 @@ def chip_text(board) -> str:
     ident = board.identity
     if board.family.name == "esp8266":
         return f"ESP8266EX, {ident.crystal_mhz} MHz crystal"
-    return f"ESP32 rev v{ident.revision}.{ident.minor}"
+    text = f"ESP32 rev v{ident.revision}.{ident.minor}"
+    fuses = ident.flash_encryption
+    if not fuses.blank:
+        text += (f", flash encryption {'on' if fuses.enabled else 'off'} (FLASH_CRYPT_CNT "
+                 f"{fuses.flash_crypt_cnt:#x}, key {'burned' if fuses.key else 'blank'}, "
+                 f"coding scheme {fuses.coding_scheme})")
+    return text
 
 
 def load_images(flash: NorFlash, images: list[tuple[int, bytes]]) -> None:

@@ -11,8 +11,8 @@ import argparse
 from typing import Any
 
 from flasher.api import DETECT, flash
-from flasher.commands.common import (add_encryption_arguments, add_header_arguments, add_output_arguments,
-                                     add_port_arguments, flash_options)
+from flasher.commands.common import (add_encryption_arguments, add_header_arguments,
+                                     add_output_arguments, add_port_arguments, flash_options)
 from flasher.device.board import DeviceInfo
 from flasher.diagnose.probe import explain_connect_failure
 from flasher.errors import ConnectError

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 
 from flasher.api import DETECT, verify
-from flasher.commands.common import (add_encryption_arguments, add_header_arguments, add_output_arguments,
-                                     add_port_arguments, flash_options)
+from flasher.commands.common import (add_encryption_arguments, add_header_arguments,
+                                     add_output_arguments, add_port_arguments, flash_options)
 from flasher.commands.flash import device_line
 from flasher.errors import ExitCode
 from flasher.ui import UI, human_size, new_table, shown
