@@ -19,7 +19,7 @@ import serial
 from flasher.bundle import builder as bundles
 from flasher.bundle.archive import Bundle
 from flasher.bundle.plan import PlanOptions, build_plan
-from flasher.formats.image_header import FlashParams
+from flasher.bundle.image_header import FlashParams
 from tests.support.cli import MB, QUIET, flasher
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
