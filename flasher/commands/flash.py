@@ -45,8 +45,10 @@ def device_line(info: DeviceInfo) -> str:
     flash = human_size(info.flash_size) if info.flash_size else "unknown size"
     flash_id = f" (id {info.flash_id:#08x})" if info.flash_id is not None else ""
     loader = "stub" if info.stub else "ROM loader"
+    crypt = (f", flash encryption ON (coding scheme {shown(info.coding_scheme or '?')})"
+             if info.flash_encryption else "")
     return (f"[bold]Board[/bold]  {shown(info.description)} on {shown(info.port)}, "
-            f"MAC {info.mac or '?'}, flash {flash}{flash_id}, {loader}, {info.baud} baud")
+            f"MAC {info.mac or '?'}, flash {flash}{flash_id}, {loader}, {info.baud} baud{crypt}")
 
 
 def show_connected(ui: UI, info: DeviceInfo, plan: Plan, notes: list[str]) -> None:

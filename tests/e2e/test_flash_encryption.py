@@ -125,33 +125,48 @@ def test_flasher_encrypts_marked_parts_and_the_board_boots_them(emu_rom_factory,
         else:
             assert stored[:reg.size] == reg.content(), reg.name
     emu.start()
-    emu.ctl("hold-io0", on=False)
-    with serial.Serial(emu.port, 115200, timeout=0.2) as port:
-        port.reset_input_buffer()
-        emu.ctl("press-en")
-        port.timeout = 10
-        log = port.read_until(b"Tick uptime").decode("latin-1")
+    log = boot_log(emu, b"Tick uptime")
     assert "rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)" in log
     assert "boot: Loaded app from partition at offset 0x10000" in log
     assert f"MAC: {MAC}" in log
     assert emu.status()["mode"] == "app"
 
 
-def test_plaintext_on_an_encrypted_board_does_not_boot(emu_rom_factory, tmp_path):
-    """Plain esptool writes on a board with encryption on (development mode: esptool allows
-    them): the ROM reads the plain boot loader through decryption, finds no image header and
-    never reaches an app."""
-    emu, _key, _ = _encrypted_board(emu_rom_factory, tmp_path)
-    (tmp_path / "boot.bin").write_bytes(bundles.esp32_image(11))
-    emu.esptool("write-flash", "0x1000", str(tmp_path / "boot.bin"))
+def boot_log(emu, until: bytes) -> str:
+    """Release IO0, press EN, and read the board's output up to `until`."""
     emu.ctl("hold-io0", on=False)
     with serial.Serial(emu.port, 115200, timeout=0.2) as port:
         port.reset_input_buffer()
         emu.ctl("press-en")
         port.timeout = 10
-        text = port.read_until(b"ets_main.c 371").decode("latin-1")
-    # esp-idf#5898 (a real rev1 board after the flash_encryption example, then a plain
-    # flash): "flash read err, 1000" / "ets_main.c 371", then the RTC watchdog loop
+        return port.read_until(until).decode("latin-1")
+
+
+def test_esptool_on_an_encrypted_board_plain_then_encrypt(emu_rom_factory, tmp_path):
+    """Development mode with esptool: a plain boot loader on a board with encryption on is
+    read through decryption, finds no header and never boots (esp-idf#5898, a real rev1
+    board after the flash_encryption example, then a plain flash: "flash read err, 1000",
+    "ets_main.c 371", RTC watchdog loop). `write-flash --encrypt` of the same files, with the
+    key in eFuse, boots."""
+    emu, key, _ = _encrypted_board(emu_rom_factory, tmp_path)
+    layout = {0x1000: bundles.esp32_image(11), 0x8000: bundles.partition_table_bytes(),
+              0x10000: bundles.esp32_image(12, segments=4)}
+    files = []
+    for addr, data in layout.items():
+        (tmp_path / f"{addr:x}.bin").write_bytes(data)
+        files += [hex(addr), str(tmp_path / f"{addr:x}.bin")]
+    emu.esptool("write-flash", *files[:2])
+    text = boot_log(emu, b"ets_main.c 371")
     assert "rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\nflash read err, 1000" \
         "\r\nets_main.c 371" in text
     assert emu.status()["mode"] == "halted"
+    emu.ctl("press-en", hold_io0=True)
+    out = emu.esptool("write-flash", "--encrypt", *files).stdout
+    assert "Flash encryption key is not programmed" not in out
+    assert "Cannot verify written data if encrypted" in out
+    # the flash file is mmap-shared with the running emulator: its bytes are current
+    stored = emu.read_flash_file(0x10000, len(layout[0x10000]))
+    assert stored == espsecure_encrypt(layout[0x10000], 0x10000, key, 0xF)
+    text = boot_log(emu, b"Tick uptime")
+    assert "boot: Loaded app from partition at offset 0x10000" in text
+    assert emu.status()["mode"] == "app"
