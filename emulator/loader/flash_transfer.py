@@ -17,8 +17,10 @@ stub never writes past the announced size.
 
 Encrypted transfers (the stub's FLASH_BEGIN / FLASH_DEFL_BEGIN with a 5th word of 1, or the
 older stub's FLASH_ENCRYPT_DATA blocks): each piece the stub programs goes through the chip's
-flash-encryption engine (`encrypt(addr, data)`, ROM `SPI_Encrypt_Write`); esp-stub-lib refuses
-a piece whose address or length is not 16-byte aligned (`stub_lib_flash_write_buff`).
+flash-encryption engine (`encrypt(addr, data)`, ROM `SPI_Encrypt_Write`, which encrypts and
+programs 32 bytes at a time and fails unless address and length are 32-byte aligned — ESP-IDF's
+copy of it, `spi_flash_rom_patch.c` `esp_rom_spiflash_write_encrypted`; esp-stub-lib's own
+check, `stub_lib_flash_write_buff`, is 16 bytes). esptool pads encrypted images to 32 bytes.
 
 The costs of all this reach the clock through the flash model's observer (erase,
 program, read) and directly (inflate, blank checks); see docs/timing.md.
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STUB_INFLATE_BUFFER = 32 * 1024      # tinfl's dictionary: the stub writes in these units
+ENCRYPTED_WRITE_ALIGN = 32           # SPI_Encrypt_Write works on 32-byte blocks
 
 
 class WriteFailed(Exception):
@@ -144,9 +147,9 @@ class FlashWriter:
         if self.lazy_erase:
             self._ensure_erased(addr + len(data))
         if self.encrypt is not None:
-            if addr % 16 or len(data) % 16:
+            if addr % ENCRYPTED_WRITE_ALIGN or len(data) % ENCRYPTED_WRITE_ALIGN:
                 raise WriteFailed("range", f"encrypted write of {len(data)} bytes at {addr:#x}"
-                                           " is not 16-byte aligned")
+                                           " is not 32-byte aligned")
             data = self.encrypt(addr, data)
         self.flash.program(addr, data)
         if not self.lazy_erase and self.clock is not None:

@@ -131,8 +131,8 @@ def status(frame: bytes) -> bytes:
 
 
 def test_old_stub_flash_encrypt_data_and_alignment():
-    """esptool <= 4.x: plain FLASH_BEGIN then FLASH_ENCRYPT_DATA (0xD4) blocks; esp-stub-lib
-    refuses an encrypted write that is not 16-byte aligned (FAILED_SPI_OP)."""
+    """esptool <= 4.x: plain FLASH_BEGIN then FLASH_ENCRYPT_DATA (0xD4) blocks; the ROM's
+    SPI_Encrypt_Write refuses a piece that is not 32-byte aligned (FAILED_SPI_OP)."""
     fuses = FlashEncryption(key=KEY32, flash_crypt_cnt=1, flash_crypt_config=0xF)
 
     async def body():
@@ -146,8 +146,8 @@ def test_old_stub_flash_encrypt_data_and_alignment():
         assert status(await link.exchange(Op.FLASH_END, struct.pack("<I", 1))) == b"\0\0"
         assert board.flash.peek(0x20000, len(data)) == espsecure_encrypt(data, 0x20000, KEY32,
                                                                          0xF)
-        # an encrypted write whose piece is not 16-byte aligned (40 bytes)
-        odd = bytes(40)
+        # an encrypted write whose piece is 16- but not 32-byte aligned (48 bytes)
+        odd = bytes(48)
         begin = struct.pack("<5I", len(odd), 1, 0x4000, 0x30000, 1)
         assert status(await link.exchange(Op.FLASH_BEGIN, begin)) == b"\0\0"
         block = struct.pack("<4I", len(odd), 0, 0, 0) + odd
