@@ -21,7 +21,7 @@ from emulator.host.scenario import ScenarioError, parse_scenario
 from emulator.host.setup import plan_board
 from emulator.links.memory import MemoryLink
 from emulator.wire.protocol import Op, StubError, checksum
-from tests.unit.test_loader_inprocess import parse, upload_stub
+from tests.support.loader import parse, upload_stub
 
 KEY32 = bytes(range(1, 33))
 KEY24 = bytes(range(1, 25))
