@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import struct
+from collections.abc import Callable
 
 from emulator.loader.transitions import ResetReason, TransitionKind
 from emulator.timing.uart_divider import divider_rate
@@ -91,7 +92,7 @@ class StubLoader(FlashWriteCommands, LoaderBase):
         await self.reply(cmd.op)
         await self.board.pipeline_flash_work()
 
-    def _encryption_engine(self):
+    def _encryption_engine(self) -> Callable[[int, bytes], bytes]:
         """The chip's flash-encryption engine (`encrypt(addr, data)`), for encrypted writes.
 
         The engine uses the eFuse key and FLASH_CRYPT_CONFIG whether or not encryption is
