@@ -38,6 +38,7 @@ from flasher.errors import DeviceMismatchError, UsageError
 log = logging.getLogger(__name__)
 
 KEY_BYTES = {"none": 32, "3/4": 24}
+MAX_KEY_FILE = 64                 # read no more of a key file than this (+1 to notice)
 AES_BLOCK = 16
 DEFAULT_CRYPT_CONF = 0xF          # mos --esp32-flash-crypt-conf default
 
@@ -66,12 +67,16 @@ def load_key(template: str, mac: str | None, coding_scheme: str) -> EncryptionKe
                                   "hold a flash encryption key")
     path = key_path_for(template, mac)
     try:
-        key = path.read_bytes()
+        if path.exists() and not path.is_file():         # a FIFO or device would block
+            raise UsageError(f"flash encryption key {path}: not a regular file")
+        with path.open("rb") as f:
+            key = f.read(MAX_KEY_FILE + 1)                # a key is 24 or 32 bytes
     except OSError as exc:
         raise UsageError(f"flash encryption key {path}: {exc.strerror or exc}") from None
     want = KEY_BYTES[coding_scheme]
     if len(key) != want:
-        raise UsageError(f"flash encryption key {path}: {len(key)} bytes; this device's "
+        size = f"{len(key)} bytes" if len(key) <= MAX_KEY_FILE else "too long"
+        raise UsageError(f"flash encryption key {path}: {size}; this device's "
                          f"coding scheme ({coding_scheme}) needs {want}")
     return EncryptionKey(path, key, coding_scheme)
 

@@ -36,6 +36,7 @@ from emulator.flash.encryption import FlashCipher, aligned_span, hardware_key
 
 CODING_SCHEMES = {"none": 0, "3/4": 1}
 KEY_LENGTH = {"none": 32, "3/4": 24}
+MAX_KEY_FILE = 64                    # read no more of a key file than this (+1 to notice)
 
 RD_DIS_BLOCK1 = 1 << 0
 RD_DIS_CONFIG = 1 << 3               # FLASH_CRYPT_CONFIG, CODING_SCHEME, KEY_STATUS
@@ -73,14 +74,19 @@ class FlashEncryption:
     def from_key_file(cls, path: str | Path, coding_scheme: str | None = None,
                       **fields: object) -> FlashEncryption:
         """Fuses with BLOCK1 burned from a key file (32 bytes: scheme none; 24: 3/4)."""
+        path = Path(path)
         try:
-            key = Path(path).read_bytes()
+            if path.exists() and not path.is_file():     # a FIFO or device would block
+                raise ValueError(f"flash encryption key {path}: not a regular file")
+            with path.open("rb") as f:
+                key = f.read(MAX_KEY_FILE + 1)            # a key is 24 or 32 bytes
         except OSError as exc:
             raise ValueError(f"flash encryption key {path}: {exc.strerror or exc}") from None
         if coding_scheme is None:
             coding_scheme = {32: "none", 24: "3/4"}.get(len(key))
             if coding_scheme is None:
-                raise ValueError(f"flash encryption key {path}: {len(key)} bytes; an ESP32 key "
+                size = f"{len(key)} bytes" if len(key) <= MAX_KEY_FILE else "too long"
+                raise ValueError(f"flash encryption key {path}: {size}; an ESP32 key "
                                  "is 32 bytes (coding scheme none) or 24 (3/4)")
         return cls(key=key, coding_scheme=coding_scheme, **fields)  # type: ignore[arg-type]
 
