@@ -16,7 +16,7 @@ from emulator.chips.family import CHIP_NAMES
 from emulator.host.setup import chip_text, load_images, plan_board
 from emulator.timing.clock import CATEGORIES, Clock, TimingProfile
 from emulator.host.scenario import ScenarioError, bundled_scenarios, load_scenario
-from emulator.flash.encryption import silence_espsecure
+from emulator.flash.encryption import espsecure_to_logging
 from emulator.host.options import (OneLineParser, parse_crystal, parse_flash_crypt_cnt,
                                    parse_flash_crypt_config, parse_flash_id, parse_mac, parse_port,
                                    parse_revision, parse_size)
@@ -317,11 +317,11 @@ def _main(argv: list[str] | None = None) -> int:
         parser.error("--link keeps a symlink to a PTY; an RFC 2217 board is reached at the "
                      "URL emu-rom prints (name its control socket with --ctl)")
     level = logging.WARNING - 10 * args.verbose
-    silence_espsecure()          # the flash-encryption engine's espsecure calls log, not print
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
                         format="emu-rom: %(message)s")
     try:
-        return asyncio.run(_serve(args))
+        with espsecure_to_logging():    # the encryption engine's espsecure logs, never prints
+            return asyncio.run(_serve(args))
     except KeyboardInterrupt:
         return EXIT_OK
     except (ScenarioError, CaptureError, ValueError, OSError) as exc:

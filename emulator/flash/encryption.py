@@ -10,8 +10,8 @@ extended to 256 bits as the hardware does: key + key[8:16].
 
 We call espsecure's public `encrypt_flash_data` / `decrypt_flash_data` on in-memory files. They
 report through esptool's shared logger ("Using 256-bit key."); the emulator's CLI installs
-a logger that sends those lines to `logging` (`silence_espsecure`), so they never reach the
-emu-rom's stdout (which carries the PTY path).
+a logger that sends those lines to `logging` (`espsecure_to_logging`), so they never reach
+the emu-rom's stdout (which carries the PTY path).
 
 The operations need 16-byte alignment (espsecure pads a short tail with random bytes, which
 the hardware never does); callers pass aligned ranges (`aligned_span`).
@@ -22,6 +22,8 @@ from __future__ import annotations
 import io
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import espsecure
@@ -100,11 +102,16 @@ class _ToLogging:
         pass
 
 
-def silence_espsecure() -> None:
-    """Route esptool's shared logger to `logging` for the rest of this process (emu-rom only:
-    the emulator process runs no esptool of its own)."""
-    from esp_pylib.logger import EspLogBase
-    from esptool.logger import log as esp_log
+@contextmanager
+def espsecure_to_logging() -> Iterator[None]:
+    """While emu-rom runs, route esptool's shared logger (esp-pylib's `EspLog.set_logger`
+    extension point) to `logging`, then put the previous one back (main() may run inside a
+    test process that uses esptool too)."""
+    from esp_pylib.logger import EspLog, EspLogBase
 
-    bridge = type("EmuRomEsptoolLog", (_ToLogging, EspLogBase), {})()
-    esp_log.set_logger(bridge)
+    previous = EspLog.instance
+    EspLog.set_logger(type("EmuRomEsptoolLog", (_ToLogging, EspLogBase), {})())
+    try:
+        yield
+    finally:
+        EspLog.instance = previous
