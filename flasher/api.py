@@ -29,6 +29,7 @@ from flasher.formats.limits import U32_LIMIT, check_baud, check_flash_span, chec
 from flasher.bundle.plan import (Plan, PlanOptions, build_plan, check_chip, check_chip_option,
                                  check_encryption, check_fits)
 from flasher.device.ports import resolve_port
+from flasher.write.encryption import DEFAULT_CRYPT_CONF, encrypt_plan, load_key
 from flasher.write.writer import FlashReport, Progress, RegionCheck, WriteOptions, verify_plan, write_plan
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class FlashOptions:
     flash_freq: str = KEEP
     flash_size: str = DETECT          # detect (from the chip's JEDEC id), keep, or e.g. "4MB"
     chip: str = "auto"                # esptool's --chip: auto, or the chip the user expects
+    encryption_key_file: str | None = None   # ESP32: mos --esp32-encryption-key-file ('?': MAC)
+    flash_crypt_conf: int | None = None      # None: what the device reports (else 0xF)
 
     def explicit_size(self) -> int | None:
         """The size given on the command line in bytes (None for detect/keep)."""
@@ -129,11 +132,31 @@ def plan_for_device(bundle: Bundle, plan: Plan, options: FlashOptions,
         raise DeviceMismatchError(f"cannot tell the flash size (JEDEC id "
                                   f"{info.flash_id or 0:#08x} is unknown); pass --flash-size")
     check_fits(plan, size)
-    check_encryption(plan, info.flash_encryption, key_given=False)
+    encrypt = check_encryption(plan, info.flash_encryption,
+                               key_given=options.encryption_key_file is not None)
     header, notes = device_header(options, info)
     device_plan = build_plan(bundle, PlanOptions(flash_size=size, keep_fs=options.keep_fs,
                                                  header=header))
+    if encrypt:
+        device_plan, note = _encrypt_for_device(device_plan, encrypt, options, info)
+        notes.append(note)
     return device_plan, notes
+
+
+def _encrypt_for_device(plan: Plan, names: list[str], options: FlashOptions,
+                        info: DeviceInfo) -> tuple[Plan, str]:
+    """Encrypt the marked parts with the device's key, as mos does (write/encryption.py)."""
+    assert options.encryption_key_file is not None
+    key = load_key(options.encryption_key_file, info.mac, info.coding_scheme or "none")
+    conf = options.flash_crypt_conf
+    if conf is None:
+        conf = info.flash_crypt_config if info.flash_crypt_config is not None \
+            else DEFAULT_CRYPT_CONF
+    names = [n for n in names if any(r.name == n for r in plan.regions)]
+    encrypted = encrypt_plan(plan, names, key, conf)
+    return encrypted, (f"flash encryption is on: {', '.join(names)} encrypted with "
+                       f"{key.path} (coding scheme {key.coding_scheme}, FLASH_CRYPT_CONFIG "
+                       f"{conf:#x})")
 
 
 @dataclass

@@ -16,7 +16,9 @@ from emulator.chips.family import CHIP_NAMES
 from emulator.host.setup import chip_text, load_images, plan_board
 from emulator.timing.clock import CATEGORIES, Clock, TimingProfile
 from emulator.host.scenario import ScenarioError, bundled_scenarios, load_scenario
-from emulator.host.options import (OneLineParser, parse_crystal, parse_flash_id, parse_mac,
+from emulator.flash.encryption import espsecure_to_logging
+from emulator.host.options import (OneLineParser, parse_crystal, parse_flash_crypt_cnt,
+                                   parse_flash_crypt_config, parse_flash_id, parse_mac,
                                    parse_package, parse_port,
                                    parse_revision, parse_size)
 from flasher.formats.capture import Capture, CaptureError
@@ -91,6 +93,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--boot", choices=("download", "flash"),
                    help="strapping at power-on: IO0 held low (download; default on a "
                         "PTY) or released (boot from flash; default with --rfc2217)")
+    enc = p.add_argument_group("ESP32 flash encryption eFuses (docs/flash-encryption.md)")
+    enc.add_argument("--flash-encryption-key", metavar="FILE",
+                     help="burn BLOCK1 with this key file (espsecure/espefuse format: 32 bytes "
+                          "for coding scheme none, 24 for 3/4); '?' in the name stands for "
+                          "the MAC (240AC49A582C), as mos --esp32-encryption-key-file")
+    enc.add_argument("--flash-crypt-cnt", type=parse_flash_crypt_cnt, metavar="N",
+                     help="FLASH_CRYPT_CNT (7 bits; odd number of bits set = encryption "
+                          "enabled); default 1 with a key, else 0")
+    enc.add_argument("--flash-crypt-config", type=parse_flash_crypt_config, metavar="N",
+                     help="FLASH_CRYPT_CONFIG key-tweak bits (0..15); default 0xf with a key, "
+                          "else 0")
+    enc.add_argument("--coding-scheme", choices=("none", "3/4"),
+                     help="eFuse coding scheme: none (256-bit key) or 3/4 (192-bit key); "
+                          "default: from the key's length")
+    enc.add_argument("--protect-key", action="store_true",
+                     help="read- and write-protect BLOCK1, as `espefuse burn-key` does unless "
+                          "--no-protect-key (esptool then cannot read the key)")
+    enc.add_argument("--disable-dl-encrypt", action="store_true",
+                     help="burn DISABLE_DL_ENCRYPT (release mode): no encrypted writes in "
+                          "download mode")
     p.add_argument("--scenario", metavar="FILE|NAME",
                    help="a scenario YAML file or the name of a bundled one (board, link "
                         "and faults; see `emu-rom scenarios` and scenarios/README.md)")
@@ -304,7 +326,8 @@ def _main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
                         format="emu-rom: %(message)s")
     try:
-        return asyncio.run(_serve(args))
+        with espsecure_to_logging():    # the encryption engine's espsecure logs, never prints
+            return asyncio.run(_serve(args))
     except KeyboardInterrupt:
         return EXIT_OK
     except (ScenarioError, CaptureError, ValueError, OSError) as exc:

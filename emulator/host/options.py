@@ -101,3 +101,24 @@ def bounded_number(lo: float, hi: float, integer: bool = False):
         return value
     parse.__name__ = "number"
     return parse
+
+
+def _bits(text: str, what: str, width: int) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} {text!r} is not a number") from None
+    if not 0 <= value < 1 << width:
+        raise argparse.ArgumentTypeError(f"{what} {text!r} is not 0..{(1 << width) - 1} "
+                                         f"({width} eFuse bits)")
+    return value
+
+
+def parse_flash_crypt_cnt(text: str) -> int:
+    """FLASH_CRYPT_CNT: 7 eFuse bits, e.g. 1 or 0x7f."""
+    return _bits(text, "FLASH_CRYPT_CNT", 7)
+
+
+def parse_flash_crypt_config(text: str) -> int:
+    """FLASH_CRYPT_CONFIG: 4 eFuse bits, e.g. 0xf."""
+    return _bits(text, "FLASH_CRYPT_CONFIG", 4)

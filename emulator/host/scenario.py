@@ -9,7 +9,9 @@ Schema (documented for users in scenarios/README.md):
     board:   {chip, revision, mac, flash_size, flash_id, crystal, wiring, boot, power,
               package, strapping: {io0, gpio2, gpio4, gpio5, mtdi, mtdo|gpio15},
               flash_image, flash_images,
-              bundle, app: {...}}       chip: esp32 | esp8266 (emulated), esp32s2 | esp32c3
+              bundle, app: {...},       chip: esp32 | esp8266 (emulated), esp32s2 | esp32c3
+              flash_encryption: {key, crypt_cnt, crypt_config, coding_scheme,
+                                 protect_key, disable_dl_encrypt}}
                                         (an ESP32 answering with that chip's magic)
     link:    {dead_rx, dead_tx, swapped, noise, drop, flip, latency_ms, baud_skew, seed}
     faults:  - {when: {after_bytes_written | on_command (+nth) | at | after_bytes_in},
@@ -74,6 +76,19 @@ class BoardSpec:
     flash_images: tuple[tuple[int, Path], ...] = ()
     bundle: Path | None = None     # a fw.zip whose plan is the initial flash content
     app: AppConsoleConfig | None = None
+    flash_encryption: "FlashEncryptionSpec | None" = None
+
+
+@dataclass(frozen=True)
+class FlashEncryptionSpec:
+    """ESP32 flash-encryption eFuses (docs/flash-encryption.md); None: not set here."""
+
+    key: Path | None = None              # BLOCK1 key file ('?' in the name: the board's MAC)
+    crypt_cnt: int | None = None         # FLASH_CRYPT_CNT (default 1 with a key, else 0)
+    crypt_config: int | None = None      # FLASH_CRYPT_CONFIG (default 0xF with a key, else 0)
+    coding_scheme: str | None = None     # none | 3/4 (default: from the key's length)
+    protect_key: bool | None = None      # RD_DIS/WR_DIS of BLOCK1
+    disable_dl_encrypt: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +231,8 @@ def _board(ctx: _Ctx, raw: Any) -> BoardSpec:
             kw["app"] = AppConsoleConfig.from_mapping(d["app"])
         except (ValueError, TypeError) as exc:
             raise ctx.fail("board.app", str(exc)) from None
+    if "flash_encryption" in d:
+        kw["flash_encryption"] = _flash_encryption(ctx, d["flash_encryption"])
     return BoardSpec(**kw)
 
 
@@ -229,6 +246,26 @@ def _check_bundle(ctx: _Ctx, bundle: Path) -> None:
     except Exception as exc:  # the flasher's BundleError/PlanError, zip errors: bad input
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ctx.fail("board.bundle", f"{bundle.name}: {text}") from None
+
+
+def _flash_encryption(ctx: _Ctx, raw: Any) -> FlashEncryptionSpec:
+    key = "board.flash_encryption"
+    d = ctx.mapping(raw, key, tuple(f.name for f in dataclasses.fields(FlashEncryptionSpec)))
+    kw: dict[str, Any] = {}
+    if "key" in d:
+        base = ctx.path.parent if ctx.path else Path.cwd()
+        kw["key"] = (base / str(d["key"])).resolve()     # checked when the board is built
+    if "crypt_cnt" in d:
+        kw["crypt_cnt"] = int(ctx.number(d["crypt_cnt"], f"{key}.crypt_cnt", 0, 127))
+    if "crypt_config" in d:
+        kw["crypt_config"] = int(ctx.number(d["crypt_config"], f"{key}.crypt_config", 0, 15))
+    if "coding_scheme" in d:
+        kw["coding_scheme"] = ctx.choice(str(d["coding_scheme"]), f"{key}.coding_scheme",
+                                         ("none", "3/4"))
+    for name in ("protect_key", "disable_dl_encrypt"):
+        if name in d:
+            kw[name] = ctx.boolean(d[name], f"{key}.{name}")
+    return FlashEncryptionSpec(**kw)
 
 
 def _image(ctx: _Ctx, raw: Any, key: str) -> tuple[int, Path]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emulator.board.board import BoardConfig, Pins
+from emulator.chips.esp32.flash_encryption import FlashEncryption
 from emulator.chips.esp32.registers import ChipIdentity
 from emulator.chips.esp32.spec import PACKAGES
 from emulator.chips.spec import DETECT_MAGIC
@@ -81,6 +82,8 @@ def _identity(args: argparse.Namespace, spec: BoardSpec) -> ChipIdentity | Esp82
             raise ValueError("--chip-rev applies to the ESP32 only (the ESP8266 has none)")
         if getattr(args, "package", None) is not None or spec.package is not None:
             raise ValueError("--package applies to the ESP32 only")
+        if _encryption_asked(args, spec):
+            raise ValueError("flash encryption eFuses apply to the ESP32 only")
         return Esp8266Identity(mac=_pick(args.mac, spec.mac, ESP8266_MAC),
                                crystal_mhz=_pick(args.crystal, spec.crystal, 26))
     package = _pick(getattr(args, "package", None), spec.package, None)
@@ -89,9 +92,47 @@ def _identity(args: argparse.Namespace, spec: BoardSpec) -> ChipIdentity | Esp82
     identity = ChipIdentity(revision=major, minor=minor, package=package,
                             mac=_pick(args.mac, spec.mac, DEFAULT_MAC),
                             crystal_mhz=_pick(args.crystal, spec.crystal, 40))
+    identity.flash_encryption = flash_encryption_fuses(args, spec, identity.mac)
     if chip != "esp32":     # other chips only answer esptool's chip-detect read
         identity.magic = DETECT_MAGIC[chip]
     return identity
+
+
+_ENCRYPTION_ARGS = ("flash_encryption_key", "flash_crypt_cnt", "flash_crypt_config",
+                    "coding_scheme", "protect_key", "disable_dl_encrypt")
+
+
+def _encryption_asked(args: argparse.Namespace, spec: BoardSpec) -> bool:
+    return spec.flash_encryption is not None or any(
+        getattr(args, name, None) not in (None, False) for name in _ENCRYPTION_ARGS)
+
+
+def expand_key_path(path: str | Path, mac: bytes) -> Path:
+    """A key file name with '?' standing for the board's MAC (upper-case hex, no colons),
+    the convention of `mos flash --esp32-encryption-key-file` (one key file per device)."""
+    return Path(str(path).replace("?", mac.hex().upper()))
+
+
+def flash_encryption_fuses(args: argparse.Namespace, spec: BoardSpec,
+                           mac: bytes) -> FlashEncryption:
+    """The ESP32's flash-encryption eFuses from the command line, else the scenario, else
+    blank. A key makes FLASH_CRYPT_CNT 1 and FLASH_CRYPT_CONFIG 0xF unless told otherwise
+    (what `espefuse burn-efuse FLASH_CRYPT_CNT 1 FLASH_CRYPT_CONFIG 0xF` leaves)."""
+    fe = spec.flash_encryption
+    key_path = _pick(getattr(args, "flash_encryption_key", None), fe and fe.key, None)
+    scheme = _pick(getattr(args, "coding_scheme", None), fe and fe.coding_scheme, None)
+    has_key = key_path is not None
+    fields = dict(
+        flash_crypt_cnt=_pick(getattr(args, "flash_crypt_cnt", None), fe and fe.crypt_cnt,
+                              1 if has_key else 0),
+        flash_crypt_config=_pick(getattr(args, "flash_crypt_config", None),
+                                 fe and fe.crypt_config, 0xF if has_key else 0),
+        protect_key=bool(getattr(args, "protect_key", False) or (fe and fe.protect_key)),
+        disable_dl_encrypt=bool(getattr(args, "disable_dl_encrypt", False)
+                                or (fe and fe.disable_dl_encrypt)))
+    if has_key:
+        return FlashEncryption.from_key_file(expand_key_path(key_path, mac), scheme, **fields)
+    return FlashEncryption(coding_scheme=scheme or "none", **fields)
 
 
 def rboot_build(bundle: Path | None, flash_size: int) -> RbootBuild | None:
@@ -153,7 +194,13 @@ def chip_text(board) -> str:
     ident = board.identity
     if board.family.name == "esp8266":
         return f"ESP8266EX, {ident.crystal_mhz} MHz crystal"
-    return f"ESP32-{ident.package} rev v{ident.revision}.{ident.minor}"
+    text = f"ESP32-{ident.package} rev v{ident.revision}.{ident.minor}"
+    fuses = ident.flash_encryption
+    if not fuses.blank:
+        text += (f", flash encryption {'on' if fuses.enabled else 'off'} (FLASH_CRYPT_CNT "
+                 f"{fuses.flash_crypt_cnt:#x}, key {'burned' if fuses.key else 'blank'}, "
+                 f"coding scheme {fuses.coding_scheme})")
+    return text
 
 
 def load_images(flash: NorFlash, images: list[tuple[int, bytes]]) -> None:

@@ -15,6 +15,13 @@ background per block while the data inflates. Inflated data collects in a 32 KB 
 (tinfl's dictionary) and is programmed whenever the buffer fills or the stream ends. The
 stub never writes past the announced size.
 
+Encrypted transfers (the stub's FLASH_BEGIN / FLASH_DEFL_BEGIN with a 5th word of 1, or the
+older stub's FLASH_ENCRYPT_DATA blocks): each piece the stub programs goes through the chip's
+flash-encryption engine (`encrypt(addr, data)`, ROM `SPI_Encrypt_Write`, which encrypts and
+programs 32 bytes at a time and fails unless address and length are 32-byte aligned — ESP-IDF's
+copy of it, `spi_flash_rom_patch.c` `esp_rom_spiflash_write_encrypted`; esp-stub-lib's own
+check, `stub_lib_flash_write_buff`, is 16 bytes). esptool pads encrypted images to 32 bytes.
+
 The costs of all this reach the clock through the flash model's observer (erase,
 program, read) and directly (inflate, blank checks); see docs/timing.md.
 """
@@ -24,7 +31,7 @@ from __future__ import annotations
 import logging
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from emulator.flash.nor import BLOCK_SIZE, SECTOR_SIZE, NorFlash
 
@@ -34,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STUB_INFLATE_BUFFER = 32 * 1024      # tinfl's dictionary: the stub writes in these units
+ENCRYPTED_WRITE_ALIGN = 32           # SPI_Encrypt_Write works on 32-byte blocks
 
 
 class WriteFailed(Exception):
@@ -56,6 +64,7 @@ class FlashWriter:
     skip_blank_erase: bool = False
     clip_to_size: bool = False     # stub: never write past `size` (drops 0xFF padding)
     clock: "Clock | None" = None   # for the costs the flash model does not see
+    encrypt: Callable[[int, bytes], bytes] | None = None   # the flash-encryption engine
     written: int = 0               # uncompressed bytes programmed so far
     inflated: int = 0
     next_seq: int = 0
@@ -137,6 +146,11 @@ class FlashWriter:
             raise WriteFailed("range", f"write at {addr:#x}+{len(data):#x} beyond flash end")
         if self.lazy_erase:
             self._ensure_erased(addr + len(data))
+        if self.encrypt is not None:
+            if addr % ENCRYPTED_WRITE_ALIGN or len(data) % ENCRYPTED_WRITE_ALIGN:
+                raise WriteFailed("range", f"encrypted write of {len(data)} bytes at {addr:#x}"
+                                           " is not 32-byte aligned")
+            data = self.encrypt(addr, data)
         self.flash.program(addr, data)
         if not self.lazy_erase and self.clock is not None:
             # the ROM reads each block back to compare its checksum (error 0x08)

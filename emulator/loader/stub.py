@@ -4,6 +4,8 @@ We do not run Xtensa code: when esptool uploads a RAM image and jumps into it, t
 board switches to this loader. Stub specifics (docs/protocol.md §4): `OHAI` greeting,
 2 status bytes with 0xC? error codes, 16 KB blocks, erase-as-you-write, MD5 as 16 raw
 bytes, ERASE_FLASH/ERASE_REGION/READ_FLASH, FLASH_END(0) returns to the ROM loader.
+Encrypted writes (5th FLASH_BEGIN word, or FLASH_ENCRYPT_DATA) go through the chip's
+flash-encryption engine (docs/flash-encryption.md).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import struct
+from collections.abc import Callable
 
 from emulator.loader.transitions import ResetReason, TransitionKind
 from emulator.timing.uart_divider import divider_rate
@@ -62,8 +65,6 @@ class StubLoader(FlashWriteCommands, LoaderBase):
         self.require_len(cmd, 16, 20)
         size, num_blocks, block_size, offset = cmd.words(4)
         encrypted = cmd.words(5)[4] if len(cmd.data) == 20 else 0
-        if encrypted:
-            raise CommandError(StubError.FAILED_SPI_OP, "encrypted writes are not emulated")
         if block_size == 0 or block_size > STUB_FLASH_BLOCK:
             raise CommandError(StubError.BAD_BLOCKSIZE, f"block size {block_size}")
         if offset + size > self.flash.size:
@@ -71,7 +72,8 @@ class StubLoader(FlashWriteCommands, LoaderBase):
         writer = FlashWriter(self.flash, offset, size, block_size, num_blocks,
                              compressed=compressed, lazy_erase=True,
                              skip_blank_erase=self.clock.profile.stub_skips_blank_erase,
-                             clip_to_size=True, clock=self.clock)
+                             clip_to_size=True, clock=self.clock,
+                             encrypt=self._encryption_engine() if encrypted else None)
         writer.start()                  # first blank check; first erase in the background
         return writer
 
@@ -92,6 +94,31 @@ class StubLoader(FlashWriteCommands, LoaderBase):
         # that work delays the *next* acknowledgement, not this one.
         await self.reply(cmd.op)
         await self.board.pipeline_flash_work()
+
+    def _encryption_engine(self) -> Callable[[int, bytes], bytes]:
+        """The chip's flash-encryption engine (`encrypt(addr, data)`), for encrypted writes.
+
+        The engine uses the eFuse key and FLASH_CRYPT_CONFIG whether or not encryption is
+        enabled (blank eFuses: the all-zero key). With DISABLE_DL_ENCRYPT burned the engine is
+        off in download mode; esptool refuses before writing, and we fail the write (what a
+        real chip stores then is not documented; docs/flash-encryption.md)."""
+        fuses = getattr(self.board.identity, "flash_encryption", None)
+        if fuses is None:
+            raise CommandError(StubError.FAILED_SPI_OP, "this chip has no flash encryption")
+        if fuses.disable_dl_encrypt:
+            raise CommandError(StubError.FAILED_SPI_OP,
+                               "DISABLE_DL_ENCRYPT: no encrypted writes in download mode")
+        return fuses.encrypt_write
+
+    async def handle_FLASH_ENCRYPT_DATA(self, cmd: Command) -> None:
+        """The older stub's encrypted FLASH_DATA (esptool <= 4.x `flash_encrypt_block` after a
+        plain FLASH_BEGIN): this block goes through the encryption engine."""
+        writer = self._writer
+        if writer is None or writer.compressed:
+            raise CommandError(StubError.NOT_IN_FLASH_MODE, "encrypted data without a begin")
+        if writer.encrypt is None:
+            writer.encrypt = self._encryption_engine()
+        await self._data(cmd, compressed=False)
 
     async def _end(self, cmd: Command) -> Transition | None:
         self.require_len(cmd, 4)

@@ -48,6 +48,7 @@ class Op(IntEnum):
     ERASE_REGION = 0xD1
     READ_FLASH = 0xD2
     RUN_USER_CODE = 0xD3
+    FLASH_ENCRYPT_DATA = 0xD4      # the older stub's encrypted FLASH_DATA (esptool <= 4.x)
 
 
 class RomError(IntEnum):

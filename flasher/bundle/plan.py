@@ -106,6 +106,7 @@ class Region:
     why: str
     partition: str | None = None
     encrypt: bool = False
+    encrypted: bool = False        # `data` is the ciphertext for this device (write/encryption)
     explain: str | None = None
     header: HeaderPatch | None = None
 
@@ -139,6 +140,7 @@ class Region:
         return {"name": self.name, "type": self.part_type, "address": self.address,
                 "size": self.size, "end": self.end, "fill": self.fill, "source": self.source,
                 "why": self.why, "partition": self.partition, "encrypt": self.encrypt,
+                "encrypted": self.encrypted,
                 "explain": self.explain, "sha256": sha256, "md5": md5,
                 "header": self.header.to_dict() if self.header else None}
 
@@ -445,8 +447,8 @@ def check_fits(plan: Plan, device_flash_size: int) -> None:
 def check_encryption(plan: Plan, device_flash_crypt_enabled: bool, key_given: bool) -> list[str]:
     """Names of regions to encrypt before writing; DeviceMismatchError when that is impossible.
 
-    As mos does (flash.go writeImages): parts marked `encrypt` are encrypted only when the device
-    has flash encryption on, which needs the key. Decision beyond mos: a device with encryption on
+    As mos does (flash.go Flash): parts marked `encrypt` are encrypted only when the device
+    has flash encryption on, which needs the key (flasher/write/encryption.py encrypts them). Decision beyond mos: a device with encryption on
     and a bundle with NO part marked `encrypt` is refused too, because the ROM would decrypt
     plain-text boot code into garbage and the board would not boot.
     """
@@ -458,5 +460,6 @@ def check_encryption(plan: Plan, device_flash_crypt_enabled: bool, key_given: bo
                                   "no part for encryption; writing plain text would not boot")
     if not key_given:
         raise DeviceMismatchError(f"the device has flash encryption enabled; parts "
-                                  f"{', '.join(marked)} must be encrypted but no key was given")
+                                  f"{', '.join(marked)} must be encrypted: pass the device's "
+                                  f"key with --esp32-encryption-key-file")
     return marked

@@ -101,6 +101,28 @@ def add_header_arguments(parser: argparse.ArgumentParser, *, size_default: str) 
                              + "or a size such as 4MB")
 
 
+def parse_crypt_conf(text: str) -> int:
+    """argparse type for FLASH_CRYPT_CONFIG: 0..15 (0xf)."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 0xf)") from None
+    if not 0 <= value <= 0xF:
+        raise argparse.ArgumentTypeError(f"{text!r}: FLASH_CRYPT_CONFIG is 4 bits (0..0xf)")
+    return value
+
+
+def add_encryption_arguments(parser: argparse.ArgumentParser) -> None:
+    """ESP32 flash encryption, with mos's option names (docs/flash-encryption.md)."""
+    parser.add_argument("--esp32-encryption-key-file", metavar="FILE",
+                        help="on a device with flash encryption on, encrypt the parts marked "
+                             "'encrypt' with this key (32 bytes, or 24 for coding scheme 3/4); "
+                             "'?' in the name stands for the device's MAC (240AC49A582C)")
+    parser.add_argument("--esp32-flash-crypt-conf", type=parse_crypt_conf, metavar="N",
+                        help="FLASH_CRYPT_CONFIG to encrypt with (default: the device's eFuse, "
+                             "0xf when it is read-protected)")
+
+
 def connect_options(args: argparse.Namespace,
                     on_event: Listener | None = None) -> ConnectOptions:
     """The connect options, every number checked (before any port is opened); the baud
@@ -117,7 +139,9 @@ def flash_options(args: argparse.Namespace, on_event: Listener | None = None) ->
                         keep_fs=getattr(args, "keep_fs", False),
                         verify=not getattr(args, "no_verify", False),
                         flash_mode=args.flash_mode, flash_freq=args.flash_freq,
-                        flash_size=args.flash_size, chip=getattr(args, "chip", "auto"))
+                        flash_size=args.flash_size, chip=getattr(args, "chip", "auto"),
+                        encryption_key_file=getattr(args, "esp32_encryption_key_file", None),
+                        flash_crypt_conf=getattr(args, "esp32_flash_crypt_conf", None))
     if opts.flash_size not in (DETECT, KEEP):
         parse_size(opts.flash_size)
         opts = replace(opts, flash_size=opts.flash_size.strip().upper())

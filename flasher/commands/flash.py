@@ -11,7 +11,8 @@ import argparse
 from typing import Any
 
 from flasher.api import DETECT, flash
-from flasher.commands.common import (add_chip_argument, add_header_arguments,
+from flasher.commands.common import (add_chip_argument, add_encryption_arguments,
+                                     add_header_arguments,
                                      add_output_arguments, add_port_arguments, flash_options)
 from flasher.device.board import DeviceInfo
 from flasher.diagnose.probe import explain_connect_failure
@@ -46,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--monitor-baud", type=int, default=115200, metavar="BAUD",
                         help="the app's console baud for --monitor (default 115200)")
     add_monitor_arguments(parser, prefix="monitor-")
+    add_encryption_arguments(parser)
     add_output_arguments(parser)
 
 
@@ -53,8 +55,10 @@ def device_line(info: DeviceInfo) -> str:
     flash = human_size(info.flash_size) if info.flash_size else "unknown size"
     flash_id = f" (id {info.flash_id:#08x})" if info.flash_id is not None else ""
     loader = "stub" if info.stub else "ROM loader"
+    crypt = (f", flash encryption ON (coding scheme {shown(info.coding_scheme or '?')})"
+             if info.flash_encryption else "")
     return (f"[bold]Board[/bold]  {shown(info.description)} on {shown(info.port)}, "
-            f"MAC {info.mac or '?'}, flash {flash}{flash_id}, {loader}, {info.baud} baud")
+            f"MAC {info.mac or '?'}, flash {flash}{flash_id}, {loader}, {info.baud} baud{crypt}")
 
 
 def show_connected(ui: UI, info: DeviceInfo, plan: Plan, notes: list[str]) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 
 from flasher.api import DETECT, verify
-from flasher.commands.common import (add_chip_argument, add_header_arguments,
+from flasher.commands.common import (add_chip_argument, add_encryption_arguments,
+                                     add_header_arguments,
                                      add_output_arguments, add_port_arguments, flash_options)
 from flasher.commands.flash import device_line
 from flasher.errors import ExitCode
@@ -26,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not compare file system parts")
     add_header_arguments(parser, size_default=DETECT)
     add_chip_argument(parser)
+    add_encryption_arguments(parser)
     add_output_arguments(parser)
 
 

@@ -57,13 +57,17 @@ class DeviceInfo:
     secure_boot: bool
     stub: bool
     baud: int
+    flash_crypt_config: int | None = None   # ESP32: esptool's get_flash_crypt_config
+    coding_scheme: str | None = None        # ESP32 eFuse coding scheme: none, 3/4, repeat
 
     def to_dict(self) -> dict[str, Any]:
         return {"port": self.port, "chip": self.chip, "description": self.description,
                 "mac": self.mac, "flash_id": (f"{self.flash_id:#08x}"
                                               if self.flash_id is not None else None),
                 "flash_size": self.flash_size, "flash_encryption": self.flash_encryption,
-                "secure_boot": self.secure_boot, "stub": self.stub, "baud": self.baud}
+                "secure_boot": self.secure_boot, "stub": self.stub, "baud": self.baud,
+                "flash_crypt_config": self.flash_crypt_config,
+                "coding_scheme": self.coding_scheme}
 
 
 def block_timeout(esp: ESPLoader, uncompressed: int) -> float:
@@ -72,6 +76,13 @@ def block_timeout(esp: ESPLoader, uncompressed: int) -> float:
     if esp.IS_STUB:
         size += (-(-uncompressed // _STUB_INFLATE_BUFFER) + 1) * _ERASE_BLOCK
     return float(timeout_per_mb(ERASE_WRITE_TIMEOUT_PER_MB, size))
+
+
+def _coding_scheme(esp: ESPLoader) -> str:
+    """The ESP32's eFuse coding scheme (BLK0 word 6 bits 1:0, as esptool's get_chip_features
+    and espefuse read it): 0 and 3 none, 1 3/4, 2 repeat."""
+    value = esp.read_efuse(6) & 0x3          # type: ignore[attr-defined]
+    return {0: "none", 1: "3/4", 2: "repeat", 3: "none"}[value]
 
 
 class Device:
@@ -142,6 +153,10 @@ class Device:
                 description = optional(esp.get_chip_description, esp.CHIP_NAME)
                 mac_bytes = optional(lambda: esp.read_mac(), None)
                 encryption = bool(optional(esp.get_flash_encryption_enabled, False))
+                crypt_config = scheme = None
+                if esp.CHIP_NAME == "ESP32":
+                    crypt_config = optional(esp.get_flash_crypt_config, None)
+                    scheme = optional(lambda: _coding_scheme(esp), None)
                 secure_boot = bool(optional(esp.get_secure_boot_enabled, False))
                 self._prepare_flash()
                 flash_id = optional(esp.flash_id, None)
@@ -152,7 +167,7 @@ class Device:
         mac = ":".join(f"{b:02x}" for b in mac_bytes) if mac_bytes else None
         return DeviceInfo(self.link.port, esp.CHIP_NAME, str(description), mac, flash_id,
                           self._flash_size, encryption, secure_boot, bool(esp.IS_STUB),
-                          self.link.baud)
+                          self.link.baud, crypt_config, scheme)
 
     # ---- flash operations ------------------------------------------------------------------
     def md5(self, address: int, size: int) -> bytes:

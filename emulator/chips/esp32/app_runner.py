@@ -71,7 +71,11 @@ class AppRunner:
         flash = self.board.flash
         if offset < 0 or offset + length > flash.size:
             return b"\xff" * length
-        return flash.peek(offset, length)
+        fuses = getattr(self.board.identity, "flash_encryption", None)
+        if fuses is None:
+            return flash.peek(offset, length)
+        # the 2nd stage and the app read flash through the cache: decrypted when enabled
+        return fuses.cache_read(flash.peek, offset, length)
 
     def _partitions(self) -> PartitionTable | None:
         try:

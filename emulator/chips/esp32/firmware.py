@@ -2,7 +2,8 @@
 
 `Firmware.run()` is the body of the board's firmware task. It prints what the ROM
 prints for this reset (`boot.rom_boot`, byte-exact and paced as the ROM paces it),
-then follows the ROM's decision: serve the serial loader (download mode), run the
+reading the flash through the cache (decrypted when flash encryption is enabled), then
+follows the ROM's decision: serve the serial loader (download mode), run the
 image from flash (an "app" that chatters and never answers SYNC), or sit halted until
 the RTC watchdog resets the chip again (blank or corrupt flash).
 """
@@ -49,6 +50,12 @@ class Firmware(ChipFirmware):
     def strap(self) -> Strapping:
         """The ESP32 latch (the board keeps whatever its chip family latches)."""
         return cast(Strapping, self.board.strap)
+
+    def _read_flash(self, offset: int, length: int) -> bytes:
+        """The ROM's view of the flash, through the flash cache: decrypted when flash
+        encryption is enabled (docs/flash-encryption.md)."""
+        fuses = cast(ChipIdentity, self.board.identity).flash_encryption
+        return fuses.cache_read(super()._read_flash, offset, length)
 
     async def run(self, reason: ResetReason) -> None:
         board = self.board

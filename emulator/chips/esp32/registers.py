@@ -21,6 +21,7 @@ from typing import ClassVar
 
 from emulator.flash.nor import NorFlash
 from emulator.flash.spi_commands import SpiFlashCommands
+from emulator.chips.esp32.flash_encryption import FlashEncryption
 from emulator.chips.spec import CHIP_DETECT_MAGIC_REG, DETECT_MAGIC
 from emulator.chips.esp32.spec import (EFUSE_RD_BASE, PACKAGES, PERIPHERAL_ALIAS_BASE,
                                        PERIPHERAL_ALIAS_SIZE, PERIPHERAL_BASE, RTC_CALI_CFG1,
@@ -31,6 +32,7 @@ from emulator.chips.register_map import RegisterMap
 log = logging.getLogger(__name__)
 
 
+EFUSE_BLK1_RD_BASE = 0x3FF5A038      # eFuse BLOCK1 (flash encryption key) read words 0..7
 APB_CTL_DATE = 0x3FF6607C            # bit 31 is revision bit 2
 UART0_CLKDIV = 0x3FF40014
 GPIO_STRAP = 0x3FF44038              # strapping pins latched at reset
@@ -76,6 +78,7 @@ class ChipIdentity:
     crystal_mhz: int = 40
     package: str | None = None         # default: D0WDQ6 before v3, D0WD-V3 from v3
     magic: int = DETECT_MAGIC["esp32"]  # another chip's value makes esptool see that chip
+    flash_encryption: FlashEncryption = field(default_factory=FlashEncryption)
 
     def __post_init__(self) -> None:
         if self.revision not in (0, 1, 2, 3):
@@ -105,7 +108,7 @@ class ChipIdentity:
         return ":".join(f"{b:02x}" for b in self.mac)
 
     def efuse_words(self) -> list[int]:
-        """BLK0 read words 0..6 encoding this identity (security features all off)."""
+        """BLK0 read words 0..6 encoding this identity (security: `flash_encryption`)."""
         words = [0] * 7
         crc = _crc8_maxim(self.mac)
         words[1] = int.from_bytes(self.mac[2:6], "big")
@@ -126,7 +129,7 @@ class ChipIdentity:
         if self.revision >= 2:
             word5 |= 1 << 20                               # revision bit 1
         words[5] = word5
-        return words
+        return self.flash_encryption.apply_to_blk0(words)
 
     def apb_ctl_date(self) -> int:
         return 0x80000000 if self.revision >= 3 else 0x16042000
@@ -211,6 +214,7 @@ class Esp32Registers(RegisterMap):
         self.uart_baud = 115200
         self.apb_hz = identity.crystal_mhz * 1_000_000
         self._efuse = identity.efuse_words()
+        self._efuse_blk1 = identity.flash_encryption.block1_words()
 
     def uart_clock(self) -> tuple[float, bool]:
         """UART0's clock (APB) and whether its divider has a fractional part (yes)."""
@@ -235,6 +239,8 @@ class Esp32Registers(RegisterMap):
             return self.identity.magic
         if EFUSE_RD_BASE <= addr < EFUSE_RD_BASE + 4 * len(self._efuse) and addr % 4 == 0:
             return self._efuse[(addr - EFUSE_RD_BASE) // 4]
+        if EFUSE_BLK1_RD_BASE <= addr < EFUSE_BLK1_RD_BASE + 32 and addr % 4 == 0:
+            return self._efuse_blk1[(addr - EFUSE_BLK1_RD_BASE) // 4]
         if addr == APB_CTL_DATE:
             return self.identity.apb_ctl_date()
         if addr == UART0_CLKDIV:

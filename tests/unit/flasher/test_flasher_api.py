@@ -65,11 +65,61 @@ def test_bad_bundles_never_open_the_port(board, tmp_path, make, fragment):
 def test_encryption_on_refused_before_writing(board, tmp_path):
     board["info"] = replace(INFO, flash_encryption=True)
     path = write_zip(tmp_path, bundles.era_2022())          # parts marked encrypt: true
-    with pytest.raises(DeviceMismatchError, match="no key was given") as err:
+    with pytest.raises(DeviceMismatchError, match="--esp32-encryption-key-file") as err:
         api.flash(path, "/dev/fake")
     assert err.value.exit_code == ExitCode.DEVICE_MISMATCH
     (_port, dev), = board["devices"]
     assert dev.writes == [] and dev.erases == [] and dev.md5_calls == []
+
+
+def espsecure_encrypt(data: bytes, address: int, key: bytes, conf: int) -> bytes:
+    """espsecure's own CLI-level function, on files, as `espsecure encrypt-flash-data` runs it."""
+    import io
+
+    import espsecure
+    out = io.BytesIO()
+    espsecure.encrypt_flash_data(io.BytesIO(key), out, address, conf, False, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("scheme,key_len", [("none", 32), ("3/4", 24)])
+def test_encryption_on_encrypts_marked_parts_with_the_mac_named_key(board, tmp_path, scheme,
+                                                                    key_len):
+    """As mos: '?' is the MAC (upper-case, no colons); the key length follows the coding
+    scheme; the marked parts are written and verified as ciphertext, the others plainly."""
+    key = bytes(range(7, 7 + key_len))
+    (tmp_path / "240AC4000001.key").write_bytes(key)
+    board["info"] = replace(INFO, flash_encryption=True, coding_scheme=scheme,
+                            flash_crypt_config=0xF)
+    path = write_zip(tmp_path, bundles.era_2022())
+    options = api.FlashOptions(encryption_key_file=str(tmp_path / "?.key"))
+    result = api.flash(path, "/dev/fake", options)
+    (_port, dev), = board["devices"]
+    with api.open_plan(path) as (_b, plain):
+        plain_app = plain.region("app").content()
+    for name in ("boot", "pt", "app"):
+        reg = result.plan.region(name)
+        assert reg.encrypted and bytes(dev.flash[reg.address:reg.end]) == reg.content()
+    app = result.plan.region("app")
+    assert app.content() == espsecure_encrypt(plain_app, app.address, key, 0xF)
+    fs = result.plan.region("fs")
+    assert not fs.encrypted and bytes(dev.flash[fs.address:fs.end]) == fs.content()
+    assert result.report.verified
+    assert any("boot, pt, app encrypted" in n for n in result.notes)
+
+
+def test_encryption_key_of_the_wrong_length_is_one_line(board, tmp_path):
+    (tmp_path / "k.bin").write_bytes(bytes(32))
+    board["info"] = replace(INFO, flash_encryption=True, coding_scheme="3/4")
+    path = write_zip(tmp_path, bundles.era_2022())
+    options = api.FlashOptions(encryption_key_file=str(tmp_path / "k.bin"))
+    with pytest.raises(api.UsageError, match="32 bytes; this device's coding scheme .3/4. "
+                                             "needs 24"):
+        api.flash(path, "/dev/fake", options)
+    options = api.FlashOptions(encryption_key_file=str(tmp_path / "?.bin"))
+    with pytest.raises(api.UsageError, match="240AC4000001.bin"):
+        api.flash(path, "/dev/fake", options)
+    assert all(dev.writes == [] for _p, dev in board["devices"])
 
 
 def test_encryption_off_writes_encrypt_parts_plainly(board, tmp_path):

@@ -299,7 +299,7 @@ def test_check_encryption():
     plan = plan_of(B.era_2022())
     assert check_encryption(plan, False, False) == []
     assert check_encryption(plan, True, True) == ["boot", "pt", "app"]
-    with pytest.raises(DeviceMismatchError, match="no key was given"):
+    with pytest.raises(DeviceMismatchError, match="--esp32-encryption-key-file"):
         check_encryption(plan, True, False)
     plain = plan_of(B.era_2017())
     with pytest.raises(DeviceMismatchError, match="marks no part for encryption"):
