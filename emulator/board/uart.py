@@ -78,6 +78,10 @@ class Uart:
         self.bytes_out = 0
         self._salt = 0
         self._tx_lock = asyncio.Lock()
+        # real mode: chip bytes the adapter still holds, and how many the host has
+        self._held = bytearray()
+        self._sent = 0
+        self._generation = 0
 
     # -- configuration ---------------------------------------------------------------
 
@@ -119,26 +123,75 @@ class Uart:
 
     async def send(self, data: bytes) -> None:
         """Put bytes on the wire at the chip's baud (accounted always, paced in real
-        mode: each piece reaches the host when its last bit would have)."""
+        mode). The host gets them as the USB-UART adapter passes them on (clock.adapter:
+        in packets, when a packet is full or its latency timer expires); in real mode
+        each piece reaches the host at that simulated time."""
         if not data or self.sink is None:
             return
         async with self._tx_lock:
             self.bytes_out += len(data)
-            start, _ = self.clock.tx(len(data), self.device_baud)
+            start, _, packets = self.clock.tx_packets(len(data), self.device_baud)
+            self._generation += 1
             if not self.clock.real:
                 await self.sink(self._as_heard(data))
+                self._sent += len(data)
                 return
-            per_byte = self.byte_time()
-            chunk = max(1, int(TX_CHUNK_SECONDS / per_byte))
+            if self.clock.adapter.spec.kind == "none":
+                await self._send_unbuffered(data, start)
+                return
+            self._held += data
             latency = self.clock.profile.host_latency
-            for pos in range(0, len(data), chunk):
-                piece = data[pos:pos + chunk]
-                end = start + (pos + len(piece)) * per_byte
-                last = pos + chunk >= len(data)
-                await self.clock.sleep_until(end + (latency if last else 0.0))
-                # the host's baud is checked per piece: a client that switches its
-                # port mid-stream hears the rest at the new rate
-                await self.sink(self._as_heard(piece))
+            group_end: tuple[int, float] | None = None
+            for count, t in packets:
+                # pieces closer together than the pacing granularity go out as one
+                if group_end is not None and t - group_end[1] > TX_CHUNK_SECONDS:
+                    await self._deliver(*group_end, latency=0.0)
+                group_end = (count, t)
+            if group_end is not None:
+                last = not self.clock.adapter.pending
+                await self._deliver(*group_end, latency=latency if last else 0.0)
+            if self.clock.adapter.pending:
+                # the tail waits in the adapter: it leaves at its timer's expiry unless
+                # more output joins it first (then that output's packets carry it)
+                generation = self._generation
+                asyncio.get_running_loop().create_task(
+                    self._flush_later(generation, self.clock.host_seen() + latency))
+
+    async def _send_unbuffered(self, data: bytes, start: float) -> None:
+        """An ideal adapter: each piece reaches the host when its last bit would have."""
+        per_byte = self.byte_time()
+        chunk = max(1, int(TX_CHUNK_SECONDS / per_byte))
+        latency = self.clock.profile.host_latency
+        for pos in range(0, len(data), chunk):
+            piece = data[pos:pos + chunk]
+            end = start + (pos + len(piece)) * per_byte
+            last = pos + chunk >= len(data)
+            await self.clock.sleep_until(end + (latency if last else 0.0))
+            await self.sink(self._as_heard(piece))  # type: ignore[misc]
+        self._sent += len(data)
+
+    async def _deliver(self, count: int, t: float, latency: float) -> None:
+        """Hand the host every byte up to cumulative `count`, at simulated `t`."""
+        await self.clock.sleep_until(t + latency)
+        n = count - self._sent
+        if n <= 0:
+            return
+        piece, self._held = bytes(self._held[:n]), self._held[n:]
+        self._sent = count
+        # the host's baud is checked per piece: a client that switches its port
+        # mid-stream hears the rest at the new rate
+        await self.sink(self._as_heard(piece))  # type: ignore[misc]
+
+    async def _flush_later(self, generation: int, t: float) -> None:
+        await self.clock.sleep_until(t)
+        async with self._tx_lock:
+            if generation != self._generation or not self._held or self.sink is None:
+                return
+            self.clock.adapter.settle(self.clock.host_seen())
+            n = len(self._held)
+            piece, self._held = bytes(self._held), bytearray()
+            self._sent += n
+            await self.sink(self._as_heard(piece))
 
     def reset(self) -> None:
         """Chip reset: the UART goes back to its power-on baud; the chip's unfinished
