@@ -75,6 +75,8 @@ class Adapter:
     delivered: int = 0           # bytes handed to the host so far (cumulative)
     received: int = 0            # bytes that arrived from the chip so far (cumulative)
     last_delivery: float = 0.0   # when the host got the latest packet
+    held_s: float = 0.0          # total time packets waited after their last byte arrived
+    packets: int = 0             # packets sent to the host
 
     @property
     def name(self) -> str:
@@ -93,6 +95,8 @@ class Adapter:
         return self.pending_last + self.spec.latency
 
     def _send(self, t: float, out: list[tuple[int, float]]) -> None:
+        self.held_s += max(0.0, t - self.pending_last)
+        self.packets += 1
         self.delivered += self.pending
         self.pending = 0
         self.last_delivery = t

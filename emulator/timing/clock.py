@@ -410,7 +410,9 @@ class Clock:
         out["mode"] = self.mode
         out["adapter"] = {"name": self.adapter.name, "kind": self.adapter.spec.kind,
                           "latency": self.adapter.spec.latency,
-                          "packet": self.adapter.spec.packet}
+                          "packet": self.adapter.spec.packet,
+                          "packets": self.adapter.packets,
+                          "held_s": round(self.adapter.held_s, 6)}
         out["stub"] = self.stub_flavor
         out["bauds"] = {str(b): {"rx_bytes": int(r[0]), "tx_bytes": int(r[1]),
                                  "rx_s": round(r[2], 6), "tx_s": round(r[3], 6)}
