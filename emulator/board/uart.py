@@ -78,8 +78,11 @@ class Uart:
         self.bytes_out = 0
         self._salt = 0
         self._tx_lock = asyncio.Lock()
-        # real mode: chip bytes the adapter still holds, and how many the host has
-        self._held = bytearray()
+        # real mode with an adapter: the chip bytes it still holds, as (cumulative
+        # index of the first, count, what the host's UART hears), and the counts queued
+        # and handed to the host
+        self._held: list[tuple[int, int, bytes]] = []
+        self._queued = 0
         self._sent = 0
         self._generation = 0
 
@@ -134,12 +137,18 @@ class Uart:
             self._generation += 1
             if not self.clock.real:
                 await self.sink(self._as_heard(data))
+                self._queued += len(data)
                 self._sent += len(data)
                 return
             if self.clock.adapter.spec.kind == "none":
                 await self._send_unbuffered(data, start)
+                self._queued += len(data)
                 return
-            self._held += data
+            # what the host's UART makes of the bytes is decided as they arrive at the
+            # adapter (at the host's baud of that moment), not when the adapter passes
+            # them on: a CHANGE_BAUDRATE reply held in the adapter stays readable
+            self._held.append((self._queued, len(data), self._as_heard(data)))
+            self._queued += len(data)
             latency = self.clock.profile.host_latency
             group_end: tuple[int, float] | None = None
             for count, t in packets:
@@ -170,17 +179,27 @@ class Uart:
             await self.sink(self._as_heard(piece))  # type: ignore[misc]
         self._sent += len(data)
 
+    def _take_held(self, count: int) -> bytes:
+        """The heard bytes of the chip's bytes up to cumulative `count` (a segment whose
+        heard length differs from its own, garbage at a wrong baud, is cut pro rata)."""
+        out = bytearray()
+        while self._held and self._sent < count:
+            start, length, heard = self._held[0]
+            done = self._sent - start
+            upto = min(length, count - start)
+            lo, hi = len(heard) * done // length, len(heard) * upto // length
+            out += heard[lo:hi]
+            self._sent = start + upto
+            if upto == length:
+                self._held.pop(0)
+        return bytes(out)
+
     async def _deliver(self, count: int, t: float, latency: float) -> None:
         """Hand the host every byte up to cumulative `count`, at simulated `t`."""
         await self.clock.sleep_until(t + latency)
-        n = count - self._sent
-        if n <= 0:
-            return
-        piece, self._held = bytes(self._held[:n]), self._held[n:]
-        self._sent = count
-        # the host's baud is checked per piece: a client that switches its port
-        # mid-stream hears the rest at the new rate
-        await self.sink(self._as_heard(piece))  # type: ignore[misc]
+        piece = self._take_held(count)
+        if piece:
+            await self.sink(piece)  # type: ignore[misc]
 
     async def _flush_later(self, generation: int, t: float) -> None:
         await self.clock.sleep_until(t)
@@ -188,10 +207,9 @@ class Uart:
             if generation != self._generation or not self._held or self.sink is None:
                 return
             self.clock.adapter.settle(self.clock.host_seen())
-            n = len(self._held)
-            piece, self._held = bytes(self._held), bytearray()
-            self._sent += n
-            await self.sink(self._as_heard(piece))
+            piece = self._take_held(self._queued)
+            if piece:
+                await self.sink(piece)
 
     def reset(self) -> None:
         """Chip reset: the UART goes back to its power-on baud; the chip's unfinished

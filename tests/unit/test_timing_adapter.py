@@ -214,3 +214,70 @@ def test_chip_erase_time_follows_the_blocks_not_yet_erased(written, expected):
     assert blank and took == pytest.approx(expected)
     assert TimingProfile().erase_time("chip", 4 * MB, dirty_blocks=written // (64 << 10)) \
         == pytest.approx(expected)
+
+
+# -- real mode's delivery through the adapter (the wall clock stubbed out) ----------------
+
+def test_real_mode_delivers_every_byte_in_order_through_the_adapter():
+    """The UART holds bytes until the adapter's packet leaves; with the waiting stubbed
+    out the host still gets every byte, in order, and a held tail is flushed later."""
+    from emulator.board.uart import Uart
+
+    async def body():
+        clock = Clock("real", None, adapter="ftdi")
+
+        async def no_wait(t):
+            return None
+
+        clock.sleep_until = no_wait                      # type: ignore[method-assign]
+        uart = Uart(clock)
+        got = bytearray()
+
+        async def sink(data):
+            got.extend(data)
+
+        uart.sink = sink
+        uart.set_device_baud(921600)
+        uart.host_baud = lambda: 921600
+        chunks = [bytes([i]) * n for i, n in enumerate((12, 130, 7, 62, 1))]
+        for chunk in chunks:
+            await uart.send(chunk)
+        await asyncio.sleep(0)                           # let the tail's flusher run
+        await asyncio.sleep(0)
+        return bytes(got), b"".join(chunks), clock.adapter
+
+    got, sent, adapter = run(body())
+    assert got == sent
+    assert adapter.delivered == len(sent) and adapter.pending == 0
+
+
+def test_a_held_reply_is_heard_at_the_baud_it_was_sent_at():
+    """CHANGE_BAUDRATE: the reply is still in the adapter when the chip switches its
+    UART; the host (still at the old rate) must read it intact."""
+    from emulator.board.uart import Uart
+
+    async def body():
+        clock = Clock("real", None, adapter="ftdi")
+
+        async def no_wait(t):
+            return None
+
+        clock.sleep_until = no_wait                      # type: ignore[method-assign]
+        uart = Uart(clock)
+        got = bytearray()
+
+        async def sink(data):
+            got.extend(data)
+
+        uart.sink = sink
+        host = {"baud": 115200}
+        uart.host_baud = lambda: host["baud"]
+        reply = slip.encode(b"\x01\x0f\x00\x00\x00\x00\x00\x00\x00\x00")
+        await uart.send(reply)
+        uart.set_device_baud(921600)                     # the chip switched, host not yet
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return bytes(got), reply
+
+    got, reply = run(body())
+    assert got == reply
