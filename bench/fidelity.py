@@ -255,6 +255,8 @@ def main() -> int:
     ap.add_argument("--cases", help="comma-separated case ids (default: all)")
     ap.add_argument("--jobs", type=int, default=2, help="cases run at once (default 2)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--rows", metavar="FILE",
+                    help="also append each finished row to FILE as a JSON line")
     ap.add_argument("--no-setup", action="store_true",
                     help="do not create missing esptool venvs under .cache/compat")
     args = ap.parse_args()
@@ -265,8 +267,15 @@ def main() -> int:
     cases.sort(key=lambda c: -c.real_s)
     for case in cases:                       # venvs once, before the parallel part
         esptool_python(case, not args.no_setup)
+    def one(case: Case) -> dict[str, Any]:
+        row = run_case(case, not args.no_setup)
+        if args.rows:
+            with open(args.rows, "a") as f:
+                f.write(json.dumps(row) + "\n")
+        return row
+
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        rows = list(pool.map(lambda c: run_case(c, not args.no_setup), cases))
+        rows = list(pool.map(one, cases))
     order = {raw["id"]: i for i, raw in enumerate(data["cases"])}
     rows.sort(key=lambda r: order[r["id"]])
     done = [r for r in rows if "ratio" in r]

@@ -85,6 +85,7 @@ class Uart:
         self._queued = 0
         self._sent = 0
         self._generation = 0
+        self._flushers: set[asyncio.Task[None]] = set()
 
     # -- configuration ---------------------------------------------------------------
 
@@ -159,12 +160,16 @@ class Uart:
             if group_end is not None:
                 last = not self.clock.adapter.pending
                 await self._deliver(*group_end, latency=latency if last else 0.0)
-            if self.clock.adapter.pending:
+            if self._sent < self._queued:
                 # the tail waits in the adapter: it leaves at its timer's expiry unless
-                # more output joins it first (then that output's packets carry it)
+                # more output joins it first (then that output's packets carry it). The
+                # host's acknowledgements of earlier output may already have settled it
+                # on the simulated timeline (clock.rx), so look at what is still held.
                 generation = self._generation
-                asyncio.get_running_loop().create_task(
+                task = asyncio.get_running_loop().create_task(
                     self._flush_later(generation, self.clock.host_seen() + latency))
+                self._flushers.add(task)             # keep it referenced until it ran
+                task.add_done_callback(self._flushers.discard)
 
     async def _send_unbuffered(self, data: bytes, start: float) -> None:
         """An ideal adapter: each piece reaches the host when its last bit would have."""
