@@ -16,17 +16,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import struct
-from typing import TYPE_CHECKING
 
+from emulator.loader.board_port import BoardPort
 from emulator.loader.transitions import ResetReason, TransitionKind
 from emulator.timing.uart_divider import divider_rate
 from emulator.flash.nor import SECTOR_SIZE
 from emulator.loader.flash_transfer import FlashWriter, WriteFailed
 from emulator.loader.command_loop import CommandError, FlashWriteCommands, LoaderBase, Transition
 from emulator.wire.protocol import STUB_STATUS, Command, Op, StubError
-
-if TYPE_CHECKING:
-    from emulator.board.board import Board
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +74,7 @@ class StubLoader(FlashWriteCommands, LoaderBase):
 
     _writer: FlashWriter | None = None
 
-    def __init__(self, board: "Board") -> None:
+    def __init__(self, board: BoardPort) -> None:
         super().__init__(board)
         flavor = identify_stub(board.mem_segments)
         self.flavor = flavor

@@ -16,7 +16,7 @@ from emulator.timing.clock import Clock, TimingProfile, wire_seconds
 from emulator.timing.model import esptool_job, predict_write
 from emulator.wire import slip
 from emulator.wire.protocol import SYNC_PAYLOAD, Op, checksum
-from tests.unit.test_timing_model import app_like, transfer, write
+from flasher.bundle.sample import code_like
 
 BYTE_921600 = wire_seconds(1, 921600)
 MB = 1 << 20
@@ -24,6 +24,27 @@ MB = 1 << 20
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def app_like(size: int, seed: int = 5) -> bytes:
+    """Bytes that compress like an ESP32 application (the sample bundle's generator)."""
+    return code_like(random.Random(seed), size)
+
+
+async def write(link: MemoryLink, job) -> None:
+    """Send esptool's frames for `job`, each after the previous reply (esptool's way)."""
+    for frame in [job.begin_frame] + [b.frame for b in job.blocks] + \
+            ([job.end_frame] if job.end_frame else []):
+        link.send_raw(slip.encode(frame))
+        reply = await link.frame()
+        assert reply[0] == 1 and reply[1] == frame[1], reply
+        assert reply[8] == 0, f"op {frame[1]:#x} failed: {reply[8:].hex()}"
+
+
+def transfer(board: Board) -> dict:
+    tr = [t for t in board.clock.snapshot()["connection"]["transfers"] if t["blocks"]]
+    assert len(tr) == 1
+    return tr[0]
 
 
 # -- the adapter's rules --------------------------------------------------------------------
