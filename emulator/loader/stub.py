@@ -44,11 +44,12 @@ FLASHER_STUB_TEXT = {
 
 
 def identify_stub(segments: list[tuple[int, int]]) -> str:
-    """"legacy" or "esp-flasher-stub" from the RAM segments uploaded before MEM_END
-    (address, size); an unknown image counts as esp-flasher-stub (the default model)."""
+    """"legacy" (ESP32), "legacy-esp8266" or "esp-flasher-stub" from the RAM segments
+    uploaded before MEM_END (address, size); an unknown image counts as esp-flasher-stub
+    (the default model)."""
     text = next((addr for addr, _ in segments if addr >= 0x40000000), None)
     if text in LEGACY_STUB_TEXT:
-        return "legacy"
+        return "legacy-esp8266" if text >= 0x40100000 else "legacy"
     return "esp-flasher-stub"
 STUB_FLASH_BLOCK = 0x4000
 READ_FLASH_MAX_PACKET = 0x4000

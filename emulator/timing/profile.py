@@ -160,7 +160,11 @@ class TimingProfile:
 
     def for_stub(self, flavor: str | None) -> "TimingProfile":
         """The durations while a stub runs: esptool's legacy stub (esptool <= 4.x) does
-        not skip blank sectors and, over a UART, keeps the ROM's 40 MHz CPU clock."""
+        not skip blank sectors and, on the ESP32 over a UART, keeps the ROM's 40 MHz CPU
+        clock ("legacy"); on the ESP8266 ("legacy-esp8266") only the blank skip differs
+        (no source for a clock difference there)."""
+        if flavor == "legacy-esp8266":
+            return replace(self, stub_skips_blank_erase=False)
         if flavor != "legacy":
             return self
         return replace(self, stub_skips_blank_erase=False,

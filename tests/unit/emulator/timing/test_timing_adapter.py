@@ -189,7 +189,7 @@ def test_ftdi_costs_about_a_timer_period_per_small_round_trip():
 @pytest.mark.parametrize("text_start,flavor", [
     (0x400BE000, "legacy"),             # esptool 3.3.3, 4.8.1, 5.6 --stub-version 1
     (0x4009F000, "legacy"),             # esptool 2.8
-    (0x4010D000, "legacy"),             # ESP8266, esptool 3.x/4.x
+    (0x4010D000, "legacy-esp8266"),     # ESP8266, esptool 3.x/4.x
     (0x400A8000, "esp-flasher-stub"),   # esptool 5.6
     (0x4010C500, "esp-flasher-stub"),   # ESP8266, esptool 5.6
     (0x40090000, "esp-flasher-stub"),   # unknown image: the default model
