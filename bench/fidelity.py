@@ -192,9 +192,9 @@ def model_seconds(case: Case, flavor: str) -> float | None:
     return pred.duration
 
 
-# esptool 2.x cannot drive emu-rom's ESP32 until the peripheral alias window of issue 12
-# item 1 exists ("SPI command did not complete in time"); its stub is the legacy one too,
-# so such a case falls back to the next generation
+# esptool 2.x needs the peripheral alias window of issue 12 item 1 to drive an emulated
+# ESP32 ("SPI command did not complete in time" without it); should 2.8 fail, the case
+# falls back to 3.3.3, whose stub is the legacy one too (the row says so)
 FALLBACK = {"2.8": "3.3.3"}
 
 
