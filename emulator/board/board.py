@@ -107,7 +107,8 @@ class Board:
         self.faults = faults or FaultHooks()
         self.flash = NorFlash(config.flash_size, config.flash_id, config.flash_file)
         self.flash.observers.append(self.faults)
-        self.flash.observers.append(FlashTimer(self.clock, self.flash.size))
+        self.flash.observers.append(FlashTimer(self.clock, self.flash.size,
+                                               self.flash.dirty_blocks))
         self.family = family_for(self.identity)
         self.regs = self.family.registers(self.identity, self.flash)
         self.uart = Uart(self.clock)
@@ -121,6 +122,7 @@ class Board:
         self.last_reset: ResetReason | None = None
         self.spi_params: dict[str, int] = {}
         self.mem_upload: dict[str, int] | None = None
+        self.mem_segments: list[tuple[int, int]] = []   # (addr, size) uploaded since reset
         self.console: collections.deque[str] = collections.deque(maxlen=500)
         self.console_total = 0       # lines printed since start (console[-1] is line total-1)
         self._console_tail = ""
@@ -217,6 +219,8 @@ class Board:
         self.uart.reset()
         self.uart.set_device_baud(self._skewed(rom_console_baud(self.identity.crystal_mhz)))
         self.mem_upload = None
+        self.mem_segments = []
+        self.clock.set_stub_flavor(None)
         self.spi_params = {}
         self._drop_input()
         log.info("%s: reset (%s), strapping %#04x", self.name, reason.value, self.strapping)

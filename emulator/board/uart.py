@@ -78,6 +78,14 @@ class Uart:
         self.bytes_out = 0
         self._salt = 0
         self._tx_lock = asyncio.Lock()
+        # real mode with an adapter: the chip bytes it still holds, as (cumulative
+        # index of the first, count, what the host's UART hears), and the counts queued
+        # and handed to the host
+        self._held: list[tuple[int, int, bytes]] = []
+        self._queued = 0
+        self._sent = 0
+        self._generation = 0
+        self._flushers: set[asyncio.Task[None]] = set()
 
     # -- configuration ---------------------------------------------------------------
 
@@ -119,26 +127,94 @@ class Uart:
 
     async def send(self, data: bytes) -> None:
         """Put bytes on the wire at the chip's baud (accounted always, paced in real
-        mode: each piece reaches the host when its last bit would have)."""
+        mode). The host gets them as the USB-UART adapter passes them on (clock.adapter:
+        in packets, when a packet is full or its latency timer expires); in real mode
+        each piece reaches the host at that simulated time."""
         if not data or self.sink is None:
             return
         async with self._tx_lock:
             self.bytes_out += len(data)
-            start, _ = self.clock.tx(len(data), self.device_baud)
+            start, _, packets = self.clock.tx_packets(len(data), self.device_baud)
+            self._generation += 1
             if not self.clock.real:
                 await self.sink(self._as_heard(data))
+                self._queued += len(data)
+                self._sent += len(data)
                 return
-            per_byte = self.byte_time()
-            chunk = max(1, int(TX_CHUNK_SECONDS / per_byte))
+            if self.clock.adapter.spec.kind == "none":
+                await self._send_unbuffered(data, start)
+                self._queued += len(data)
+                return
+            # what the host's UART makes of the bytes is decided as they arrive at the
+            # adapter (at the host's baud of that moment), not when the adapter passes
+            # them on: a CHANGE_BAUDRATE reply held in the adapter stays readable
+            self._held.append((self._queued, len(data), self._as_heard(data)))
+            self._queued += len(data)
             latency = self.clock.profile.host_latency
-            for pos in range(0, len(data), chunk):
-                piece = data[pos:pos + chunk]
-                end = start + (pos + len(piece)) * per_byte
-                last = pos + chunk >= len(data)
-                await self.clock.sleep_until(end + (latency if last else 0.0))
-                # the host's baud is checked per piece: a client that switches its
-                # port mid-stream hears the rest at the new rate
-                await self.sink(self._as_heard(piece))
+            group_end: tuple[int, float] | None = None
+            for count, t in packets:
+                # pieces closer together than the pacing granularity go out as one
+                if group_end is not None and t - group_end[1] > TX_CHUNK_SECONDS:
+                    await self._deliver(*group_end, latency=0.0)
+                group_end = (count, t)
+            if group_end is not None:
+                last = not self.clock.adapter.pending
+                await self._deliver(*group_end, latency=latency if last else 0.0)
+            if self._sent < self._queued:
+                # the tail waits in the adapter: it leaves at its timer's expiry unless
+                # more output joins it first (then that output's packets carry it). The
+                # host's acknowledgements of earlier output may already have settled it
+                # on the simulated timeline (clock.rx), so look at what is still held.
+                generation = self._generation
+                task = asyncio.get_running_loop().create_task(
+                    self._flush_later(generation, self.clock.host_seen() + latency))
+                self._flushers.add(task)             # keep it referenced until it ran
+                task.add_done_callback(self._flushers.discard)
+
+    async def _send_unbuffered(self, data: bytes, start: float) -> None:
+        """An ideal adapter: each piece reaches the host when its last bit would have."""
+        per_byte = self.byte_time()
+        chunk = max(1, int(TX_CHUNK_SECONDS / per_byte))
+        latency = self.clock.profile.host_latency
+        for pos in range(0, len(data), chunk):
+            piece = data[pos:pos + chunk]
+            end = start + (pos + len(piece)) * per_byte
+            last = pos + chunk >= len(data)
+            await self.clock.sleep_until(end + (latency if last else 0.0))
+            await self.sink(self._as_heard(piece))  # type: ignore[misc]
+        self._sent += len(data)
+
+    def _take_held(self, count: int) -> bytes:
+        """The heard bytes of the chip's bytes up to cumulative `count` (a segment whose
+        heard length differs from its own, garbage at a wrong baud, is cut pro rata)."""
+        out = bytearray()
+        while self._held and self._sent < count:
+            start, length, heard = self._held[0]
+            done = self._sent - start
+            upto = min(length, count - start)
+            lo, hi = len(heard) * done // length, len(heard) * upto // length
+            out += heard[lo:hi]
+            self._sent = start + upto
+            if upto == length:
+                self._held.pop(0)
+        return bytes(out)
+
+    async def _deliver(self, count: int, t: float, latency: float) -> None:
+        """Hand the host every byte up to cumulative `count`, at simulated `t`."""
+        await self.clock.sleep_until(t + latency)
+        piece = self._take_held(count)
+        if piece:
+            await self.sink(piece)  # type: ignore[misc]
+
+    async def _flush_later(self, generation: int, t: float) -> None:
+        await self.clock.sleep_until(t)
+        async with self._tx_lock:
+            if generation != self._generation or not self._held or self.sink is None:
+                return
+            self.clock.adapter.settle(self.clock.host_seen())
+            piece = self._take_held(self._queued)
+            if piece:
+                await self.sink(piece)
 
     def reset(self) -> None:
         """Chip reset: the UART goes back to its power-on baud; the chip's unfinished

@@ -13,7 +13,8 @@ import sys
 from emulator import __version__
 from emulator.board.board import Board
 from emulator.chips.family import CHIP_NAMES
-from emulator.host.setup import chip_text, load_images, plan_board
+from emulator.host.setup import chip_text, load_images, pick_adapter, plan_board
+from emulator.timing.adapter import ADAPTERS
 from emulator.timing.clock import CATEGORIES, Clock, TimingProfile
 from emulator.host.scenario import ScenarioError, bundled_scenarios, load_scenario
 from emulator.flash.encryption import espsecure_to_logging
@@ -128,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="YAML file overriding flash/CPU durations, or a built-in profile: "
                         "w25q32jv-typical (default), w25q32jv-max, legacy-stub "
                         "(docs/timing.md)")
+    p.add_argument("--adapter", choices=tuple(ADAPTERS), metavar="KIND",
+                   help="the USB-UART bridge whose packet latency each reply pays: ftdi "
+                        "(16 ms latency timer), cp210x, ch340, native (USB CDC, 1 ms) or "
+                        "none (default: bytes reach the host at once; docs/timing.md)")
     p.add_argument("--stats", action="store_true",
                    help="print the simulated time per category and per connection on exit")
     p.add_argument("--stats-file", metavar="PATH",
@@ -180,8 +185,8 @@ async def _serve(args: argparse.Namespace) -> int:
         return await serve_rack(args)
     _quiet_loop_errors(asyncio.get_running_loop(), args.debug)
     profile = TimingProfile.load(args.timing_profile) if args.timing_profile else None
-    clock = Clock(args.timing, profile)
     scenario = load_scenario(args.scenario) if args.scenario else None
+    clock = Clock(args.timing, profile, adapter=pick_adapter(args, scenario))
     if scenario and scenario.transport == "rfc2217" and args.rfc2217 is None and not args.pty:
         if args.link:
             # --link asks for a PTY (a symlink cannot name a URL): serve one, as the rack
@@ -258,7 +263,8 @@ def _report_stats(board: Board, show: bool, path: str | None) -> None:
     from rich.table import Table
 
     table = Table(title=f"emu-rom simulated time ({report['mode']} timing, profile "
-                        f"{report['profile']}), seconds")
+                        f"{report['profile']}, adapter {report['adapter']['name']}, "
+                        f"stub {report['stub'] or '-'}), seconds")
     cols = ["elapsed", *CATEGORIES]
     table.add_column("")
     for col in cols:
@@ -268,6 +274,12 @@ def _report_stats(board: Board, show: bool, path: str | None) -> None:
     table.add_row("all", *(f"{report[c]:.3f}" for c in cols), style="bold")
     console = Console(stderr=True, width=132)
     console.print(table)
+    adapter = report["adapter"]
+    if adapter["kind"] != "none":
+        console.print(f"adapter {adapter['name']}: {adapter['packets']} packets to the host, "
+                      f"held {adapter['held_s']:.3f} s in all after their last byte "
+                      f"({adapter['kind']}, {adapter['latency'] * 1000:g} ms, "
+                      f"{adapter['packet']}-byte packets)")
     for conn in report["connection_list"]:
         for tr in conn["transfers"]:
             if tr["blocks"] and tr["duration"] is not None:

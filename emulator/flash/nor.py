@@ -232,6 +232,13 @@ class NorFlash:
 
     # -- helpers for tests and the boot model --------------------------------------------
 
+    def dirty_blocks(self) -> int:
+        """How many 64 KB blocks hold anything but 0xFF (what a chip erase must erase)."""
+        blank = b"\xff" * BLOCK_SIZE
+        mem = self._mem
+        return sum(1 for pos in range(0, self.size, BLOCK_SIZE)
+                   if mem[pos:pos + BLOCK_SIZE] != blank[:min(BLOCK_SIZE, self.size - pos)])
+
     def is_blank(self, addr: int, size: int) -> bool:
         self._check_range(addr, size)
         return self._mem[addr:addr + size] == b"\xff" * size

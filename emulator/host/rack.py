@@ -27,7 +27,7 @@ from pathlib import Path
 
 from emulator.board.board import Board
 from emulator.chips.esp8266.registers import DEFAULT_MAC as ESP8266_MAC
-from emulator.host.setup import DEFAULT_MAC, chip_text, load_images, plan_board
+from emulator.host.setup import DEFAULT_MAC, chip_text, load_images, pick_adapter, plan_board
 from emulator.timing.clock import CATEGORIES, Clock, TimingProfile
 from emulator.links.control import ControlServer
 from emulator.links.pty import PtyLink
@@ -165,7 +165,9 @@ def build_rack(args: argparse.Namespace, profile: TimingProfile | None) -> list[
         board_args.flash_file = str(flash_dir / f"board{k}.flash")
         board_args.rfc2217 = None
         setup = plan_board(board_args, scenario)
-        board = Board(setup.config, Clock(args.timing, profile), setup.faults,
+        board = Board(setup.config,
+                      Clock(args.timing, profile, adapter=pick_adapter(args, scenario)),
+                      setup.faults,
                       name=f"board{k}")
         load_images(board.flash, setup.images)
         link = PtyLink(link_dir / f"board{k}")

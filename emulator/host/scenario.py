@@ -6,8 +6,8 @@ Schema (documented for users in scenarios/README.md):
     description: one line shown by `emu-rom scenarios`
     diagnosis: dead_rx                 # the cause `flasher diagnose` should name
     fix: ...                           # optional: how the scenario is "repaired" in tests
-    board:   {chip, revision, mac, flash_size, flash_id, crystal, wiring, boot, power,
-              package, strapping: {io0, gpio2, gpio4, gpio5, mtdi, mtdo|gpio15},
+    board:   {chip, revision, mac, flash_size, flash_id, crystal, adapter, wiring, boot,
+              power, package, strapping: {io0, gpio2, gpio4, gpio5, mtdi, mtdo|gpio15},
               flash_image, flash_images,
               bundle, app: {...},       chip: esp32 | esp8266 (emulated), esp32s2 | esp32c3
               flash_encryption: {key, crypt_cnt, crypt_config, coding_scheme,
@@ -45,6 +45,7 @@ from emulator.host.options import (parse_flash_id, parse_mac, parse_package, par
 from emulator.wire.protocol import Op
 from emulator.board.wiring import WIRINGS
 from emulator.faults.specs import FaultSpec, LinkSpec
+from emulator.timing.adapter import ADAPTERS
 
 BUNDLED_PACKAGE, BUNDLED_FOLDER = "emulator", "scenarios"
 CHIPS = ("esp32", "esp8266", "esp32s2", "esp32c3")
@@ -77,6 +78,7 @@ class BoardSpec:
     bundle: Path | None = None     # a fw.zip whose plan is the initial flash content
     app: AppConsoleConfig | None = None
     flash_encryption: "FlashEncryptionSpec | None" = None
+    adapter: str | None = None     # the USB-UART bridge: ftdi, cp210x, ch340, native, none
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,8 @@ def _board(ctx: _Ctx, raw: Any) -> BoardSpec:
     if "flash_id" in d:
         kw["flash_id"] = ctx.convert(parse_flash_id, hex(d["flash_id"]) if isinstance(
             d["flash_id"], int) else d["flash_id"], "board.flash_id")
+    if "adapter" in d:
+        kw["adapter"] = ctx.choice(d["adapter"], "board.adapter", tuple(ADAPTERS))
     if "crystal" in d:
         kw["crystal"] = int(ctx.choice(str(d["crystal"]), "board.crystal", ("26", "40")))
     if "wiring" in d:

@@ -162,6 +162,16 @@ def rboot_build(bundle: Path | None, flash_size: int) -> RbootBuild | None:
                       fs_addresses=slots("fs", base.fs_addresses), fs_size=fs_size)
 
 
+def pick_adapter(args: argparse.Namespace, scenario: Scenario | None) -> str:
+    """The USB-UART bridge: --adapter, else the scenario's board.adapter, else none."""
+    chosen = getattr(args, "adapter", None)
+    if chosen:
+        return str(chosen)
+    if scenario is not None and scenario.board.adapter:
+        return scenario.board.adapter
+    return "none"
+
+
 def plan_board(args: argparse.Namespace, scenario: Scenario | None) -> BoardPlan:
     spec = scenario.board if scenario else BoardSpec()
     identity = _identity(args, spec)

@@ -36,6 +36,7 @@ class BoardPort(Protocol):
     strap: Any                     # what the chip latched at the last reset
     spi_params: dict[str, int]
     mem_upload: dict[str, int] | None
+    mem_segments: list[tuple[int, int]]   # RAM segments uploaded since reset (addr, size)
 
     def set_mode(self, mode: BoardMode) -> None: ...
 

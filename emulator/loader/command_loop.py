@@ -183,6 +183,7 @@ class LoaderBase:
         size, blocks, block_size, addr = cmd.words(4)
         self.board.mem_upload = {"addr": addr, "size": size, "block_size": block_size,
                                  "blocks": blocks, "received": 0}
+        self.board.mem_segments.append((addr, size))
         await self.reply(Op.MEM_BEGIN)
 
     async def handle_MEM_DATA(self, cmd: Command) -> Transition | None:

@@ -6,6 +6,11 @@ board switches to this loader. Stub specifics (docs/protocol.md §4): `OHAI` gre
 bytes, ERASE_FLASH/ERASE_REGION/READ_FLASH, FLASH_END(0) returns to the ROM loader.
 Encrypted writes (5th FLASH_BEGIN word, or FLASH_ENCRYPT_DATA) go through the chip's
 flash-encryption engine (docs/flash-encryption.md).
+
+Which stub: esptool <= 4.x uploads its legacy stub (esptool-legacy-flasher-stub), 5.x
+esp-flasher-stub; they differ in speed (docs/timing.md §4). `identify_stub` tells them
+apart by the load address of the uploaded text segment, read from the stub JSON files
+of esptool 2.8, 3.3.3, 4.8.1 and 5.6.0 (docs/timing.md §4, "Which stub").
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import struct
 from collections.abc import Callable
 
+from emulator.loader.board_port import BoardPort
 from emulator.loader.transitions import ResetReason, TransitionKind
 from emulator.timing.uart_divider import divider_rate
 from emulator.flash.nor import SECTOR_SIZE
@@ -25,6 +31,29 @@ from emulator.wire.protocol import STUB_STATUS, Command, Op, StubError
 log = logging.getLogger(__name__)
 
 OHAI = b"OHAI"
+
+# text_start of each stub image esptool uploads (MEM_BEGIN address of its IRAM segment)
+LEGACY_STUB_TEXT = {
+    0x400BE000: "ESP32, esptool 3.x/4.x and 5.x --stub-version 1",
+    0x4009F000: "ESP32, esptool 2.x",
+    0x4010D000: "ESP8266, esptool 3.x/4.x and 5.x --stub-version 1",
+    0x4010E000: "ESP8266, esptool 2.x",
+}
+FLASHER_STUB_TEXT = {
+    0x400A8000: "ESP32, esptool 5.x",
+    0x40080000: "ESP32, esptool 4.8 --stub-version 2 (preview)",
+    0x4010C500: "ESP8266, esptool 5.x",
+}
+
+
+def identify_stub(segments: list[tuple[int, int]]) -> str:
+    """"legacy" (ESP32), "legacy-esp8266" or "esp-flasher-stub" from the RAM segments
+    uploaded before MEM_END (address, size); an unknown image counts as esp-flasher-stub
+    (the default model)."""
+    text = next((addr for addr, _ in segments if addr >= 0x40000000), None)
+    if text in LEGACY_STUB_TEXT:
+        return "legacy-esp8266" if text >= 0x40100000 else "legacy"
+    return "esp-flasher-stub"
 STUB_FLASH_BLOCK = 0x4000
 READ_FLASH_MAX_PACKET = 0x4000
 
@@ -48,6 +77,13 @@ class StubLoader(FlashWriteCommands, LoaderBase):
     too_much_data_code = StubError.TOO_MUCH_DATA
 
     _writer: FlashWriter | None = None
+
+    def __init__(self, board: BoardPort) -> None:
+        super().__init__(board)
+        flavor = identify_stub(board.mem_segments)
+        self.flavor = flavor
+        board.clock.set_stub_flavor(flavor)
+        log.info("%s: stub identified as %s", board.name, flavor)
 
     async def greet(self) -> None:
         """The stub's first words after the jump (esptool waits for them). The stub

@@ -30,9 +30,10 @@ import time
 from collections import defaultdict, deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 from emulator.wire.protocol import Op
+from emulator.timing.adapter import Adapter, adapter_spec
 from emulator.timing.profile import BITS_PER_BYTE, PAGE, SECTOR, MiB, TimingProfile, wire_seconds
 
 __all__ = ["BITS_PER_BYTE", "CATEGORIES", "Clock", "FlashTimer", "MiB", "PAGE", "SECTOR",
@@ -66,7 +67,7 @@ MAX_BAUD_ROWS = 64           # distinct bauds kept in the wire table; the rest c
 @dataclass
 class Transfer:
     """One FLASH_BEGIN .. (DATA ..) .. END as the chip saw it; times are simulated, each
-    the moment the reply had completely crossed the TX line."""
+    the moment the host had the whole reply (after the USB-UART adapter)."""
 
     kind: str                    # FLASH or FLASH_DEFL
     offset: int
@@ -128,11 +129,15 @@ class _OpenCommand:
 class Clock:
     """The board's simulated timelines, per-category totals and connection records."""
 
-    def __init__(self, mode: TimingMode = "fast", profile: TimingProfile | None = None) -> None:
+    def __init__(self, mode: TimingMode = "fast", profile: TimingProfile | None = None,
+                 adapter: str = "none") -> None:
         if mode not in ("fast", "real"):
             raise ValueError(f"timing mode must be 'fast' or 'real', not {mode!r}")
         self.mode = mode
-        self.profile = profile or TimingProfile()
+        self.base_profile = profile or TimingProfile()
+        self.profile = self.base_profile
+        self.stub_flavor: str | None = None
+        self.adapter = Adapter(adapter_spec(adapter))
         # timelines (simulated seconds since the clock was made)
         self.t_rx = 0.0
         self.t_tx = 0.0
@@ -156,8 +161,8 @@ class Clock:
         return self.mode == "real"
 
     def now(self) -> float:
-        """Simulated time: the end of the latest timeline."""
-        return max(self.t_rx, self.t_tx, self.t_cpu, self.t_flash)
+        """Simulated time: the end of the latest timeline (the host's included)."""
+        return max(self.t_rx, self.t_tx, self.t_cpu, self.t_flash, self.adapter.seen())
 
     def wall(self) -> float:
         return time.monotonic() - self._origin
@@ -171,11 +176,29 @@ class Clock:
         row[index] += nbytes
         row[index + 2] += seconds
 
+    def set_adapter(self, name: str) -> None:
+        """The USB-UART bridge between the chip and the host (adapter.py)."""
+        old = self.adapter
+        self.adapter = Adapter(adapter_spec(name), anchor=old.seen(),
+                               delivered=old.received, received=old.received,
+                               last_delivery=old.seen())
+
+    def set_stub_flavor(self, flavor: str | None) -> None:
+        """The loader running now: None (ROM), "esp-flasher-stub" or "legacy" (esptool's
+        old stub, esptool <= 4.x). The stub's durations follow it (profile.for_stub)."""
+        self.stub_flavor = flavor
+        self.profile = self.base_profile.for_stub(flavor) if flavor else self.base_profile
+
+    def host_seen(self) -> float:
+        """When the host has received everything the chip has sent (after the adapter)."""
+        return self.adapter.seen()
+
     def rx(self, nbytes: int, baud: int) -> tuple[float, float]:
         """`nbytes` from the host at `baud`: returns when the first starts and the last
         has arrived. The host sends as soon as the line is free and it has seen the
-        chip's last output (after the adapter's latency)."""
-        start = max(self.t_rx, self.t_tx + self.profile.host_latency)
+        chip's last output (after the adapter and `host_latency`)."""
+        start = max(self.t_rx, self.adapter.seen() + self.profile.host_latency)
+        self.adapter.settle(start)
         seconds = wire_seconds(nbytes, baud)
         self.t_rx = start + seconds
         self.totals["wire_rx"] += seconds
@@ -189,8 +212,17 @@ class Clock:
     def tx(self, nbytes: int, baud: int) -> tuple[float, float]:
         """`nbytes` sent by the chip at `baud`: returns start and end on the TX line.
         The CPU waits while the UART FIFO is full."""
+        start, end, _ = self.tx_packets(nbytes, baud)
+        return start, end
+
+    def tx_packets(self, nbytes: int, baud: int
+                   ) -> tuple[float, float, list[tuple[int, float]]]:
+        """`tx`, plus the adapter's packets this output completes: (cumulative chip
+        bytes the host has, simulated time), for real mode's pacing (uart.py)."""
         start = max(self.t_tx, self.t_cpu)
         seconds = wire_seconds(nbytes, baud)
+        packets = self.adapter.feed(start + wire_seconds(1, baud), nbytes,
+                                    wire_seconds(1, baud))
         self.t_tx = start + seconds
         self.t_cpu = max(self.t_cpu, self.t_tx - wire_seconds(UART_FIFO, baud))
         self.totals["wire_tx"] += seconds
@@ -202,7 +234,7 @@ class Clock:
             late = self.wall() - start - self.lag
             if late > LATE_TOLERANCE:
                 self.lag += late
-        return start, self.t_tx
+        return start, self.t_tx, packets
 
     def rx_backlog(self) -> float:
         """Real mode: how far (seconds) the RX line's last byte lies ahead of the wall
@@ -319,7 +351,7 @@ class Clock:
         conn = self.connection
         if cmd is None or conn is None:
             return
-        done = max(self.t_tx, cmd.started)
+        done = max(self.adapter.seen(), cmd.started)
         name = op_name(cmd.op)
         conn.max_latency[name] = max(conn.max_latency.get(name, 0.0), done - cmd.started)
         conn.end = max(conn.end, done)
@@ -335,7 +367,8 @@ class Clock:
     # -- reporting ----------------------------------------------------------------------
 
     def _connection_dict(self, conn: Connection) -> dict[str, Any]:
-        pending = self.t_tx if conn is self.connection and self._open is not None else None
+        pending = (self.adapter.seen() if conn is self.connection and self._open is not None
+                   else None)
         end = max(conn.end, pending or 0.0, conn.start)
         out: dict[str, Any] = {"index": conn.index, "start": round(conn.start, 6),
                                "elapsed": round(end - conn.start, 6)}
@@ -373,8 +406,14 @@ class Clock:
         """Everything, for `--stats`: totals and every remembered connection."""
         out = self.snapshot()
         out.pop("connection", None)
-        out["profile"] = self.profile.name
+        out["profile"] = self.base_profile.name
         out["mode"] = self.mode
+        out["adapter"] = {"name": self.adapter.name, "kind": self.adapter.spec.kind,
+                          "latency": self.adapter.spec.latency,
+                          "packet": self.adapter.spec.packet,
+                          "packets": self.adapter.packets,
+                          "held_s": round(self.adapter.held_s, 6)}
+        out["stub"] = self.stub_flavor
         out["bauds"] = {str(b): {"rx_bytes": int(r[0]), "tx_bytes": int(r[1]),
                                  "rx_s": round(r[2], 6), "tx_s": round(r[3], 6)}
                         for b, r in sorted(self.wire.items())}
@@ -393,12 +432,15 @@ class Clock:
 class FlashTimer:
     """FlashObserver that defers the profile's cost of each flash operation to the clock."""
 
-    def __init__(self, clock: Clock, flash_size: int) -> None:
+    def __init__(self, clock: Clock, flash_size: int,
+                 dirty_blocks: Callable[[], int] | None = None) -> None:
         self.clock = clock
         self.flash_size = flash_size
+        self.dirty_blocks = dirty_blocks      # () -> int: 64 KB blocks not yet erased
 
     def on_erase(self, kind: str, addr: int, size: int) -> None:
-        self.clock.defer("erase", self.clock.profile.erase_time(kind, self.flash_size))
+        dirty = self.dirty_blocks() if kind == "chip" and self.dirty_blocks else None
+        self.clock.defer("erase", self.clock.profile.erase_time(kind, self.flash_size, dirty))
 
     def on_program(self, addr: int, size: int, pages: int) -> None:
         self.clock.defer("program", self.clock.profile.program_time(addr, size))

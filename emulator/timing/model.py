@@ -24,6 +24,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Callable
 
+from emulator.timing.adapter import Adapter, adapter_spec
 from emulator.timing.clock import MiB, SECTOR, TimingProfile, wire_seconds
 from flasher.formats.image import xor_checksum
 
@@ -239,12 +240,17 @@ def predict_write(image: bytes | WriteJob, offset: int = 0x10000, *, baud: int,
                   stub: bool = True, compress: bool | None = None,
                   profile: TimingProfile | None = None,
                   flash: bytes | None = None, dirty: bool = False,
-                  host_per_block: float = 0.0) -> Prediction:
+                  host_per_block: float = 0.0, adapter: str = "none",
+                  stub_flavor: str = "esp-flasher-stub") -> Prediction:
     """Predict esptool's reported write time. `flash`: the chip's flash before the write
     (None: blank everywhere, or dirty everywhere with `dirty=True`). `host_per_block`:
     the host's own time to prepare each DATA frame (0: an infinitely quick host, which
-    is what the emulator's simulated clock assumes)."""
-    p = profile or TimingProfile()
+    is what the emulator's simulated clock assumes). `adapter`: the USB-UART bridge
+    (adapter.py) that holds each reply until its packet leaves. `stub_flavor`: the stub
+    esptool uploaded ("legacy" for esptool <= 4.x). esptool <= 4.x ends its timer with
+    a READ_REG instead of FLASH_DEFL_END: the same frame and reply sizes, answered
+    after the same pending work, so the recurrence is the same."""
+    p = (profile or TimingProfile()).for_stub(stub_flavor if stub else None)
     job = image if isinstance(image, WriteJob) else esptool_job(image, offset, stub=stub,
                                                                 compress=compress)
 
@@ -254,8 +260,17 @@ def predict_write(image: bytes | WriteJob, offset: int = 0x10000, *, baud: int,
         return flash[addr:addr + SECTOR] == b"\xff" * len(flash[addr:addr + SECTOR])
 
     chip = _Chip(job, p, is_blank)
-    ack = wire_seconds((STUB_ACK if job.stub else ROM_ACK) + 2, baud)
+    ack_bytes = (STUB_ACK if job.stub else ROM_ACK) + 2
     lat, ovh = p.host_latency, p.command_overhead
+    # the host sent BEGIN (at 0) as soon as it had the previous reply: the adapter's
+    # timer grid is anchored there
+    bridge = Adapter(adapter_spec(adapter), anchor=-lat, last_delivery=-lat)
+    byte = wire_seconds(1, baud)
+
+    def answer(start: float) -> float:
+        """The chip sends a reply from `start`: when the host has all of it."""
+        bridge.feed(start + byte, ack_bytes, byte)
+        return bridge.seen()
 
     # BEGIN: the host's frame, the chip's work, the reply
     chip.cpu = wire_seconds(job.begin_wire, baud) + ovh
@@ -263,7 +278,7 @@ def predict_write(image: bytes | WriteJob, offset: int = 0x10000, *, baud: int,
         chip.erase_step(background=True)
     else:
         chip.rom_erase(job.offset, job.erase_size)
-    t0 = chip.cpu + ack                      # the host has the BEGIN reply: timer starts
+    t0 = answer(chip.cpu)                    # the host has the BEGIN reply: timer starts
     begin = t0
     reply = t0
     written = 0
@@ -273,7 +288,7 @@ def predict_write(image: bytes | WriteJob, offset: int = 0x10000, *, baud: int,
         chip.cpu = max(arrived, chip.cpu) + ovh
         out = len(block.out) if isinstance(block.out, bytes) else block.out
         if job.stub:
-            reply = chip.cpu + ack           # acked once buffered ...
+            reply = answer(chip.cpu)         # acked once buffered ...
             if job.compressed:               # ... then processed while the next arrives
                 chip.erase_step(background=True)
                 chip.work("inflate", out / MiB * p.inflate_per_mb)
@@ -298,11 +313,11 @@ def predict_write(image: bytes | WriteJob, offset: int = 0x10000, *, baud: int,
             chip.sync("program", p.program_time(addr, out))
             chip.sync("read", p.read_time(out))          # ROM read-back check
             written += out
-            reply = chip.cpu + ack
+            reply = answer(chip.cpu)
     if job.end_wire:
         arrived = reply + lat + wire_seconds(job.end_wire, baud)
         chip.cpu = max(arrived, chip.cpu) + ovh
-        reply = chip.cpu + ack
+        reply = answer(chip.cpu)
     wire_s = sum(wire_seconds(b.wire, baud) for b in job.blocks) + \
         wire_seconds(job.end_wire, baud)
     return Prediction(duration=reply - t0, begin=begin, wire_s=wire_s,

@@ -8,7 +8,7 @@ read it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,10 @@ class TimingProfile:
     sector_erase: float = 0.045           # tSE, 4 KB
     block32_erase: float = 0.120          # tBE1, 32 KB
     block_erase: float = 0.150            # tBE2, 64 KB
-    chip_erase_per_mb: float = 2.5        # tCE 10 s for the 4 MB part
+    # chip erase (tCE 10 s typ for the 4 MB part, fully written): the chip erases only
+    # what is not erased yet, so a fixed part plus one block erase per dirty 64 KB block
+    chip_erase_base: float = 0.4
+    chip_erase_per_block: float = 0.15
     page_program: float = 0.0004          # tPP, a full 256-byte page
     byte_program_first: float = 30e-6     # tBP1: a partial-page program, first byte
     byte_program_next: float = 2.5e-6     # tBP2: each further byte
@@ -53,6 +56,9 @@ class TimingProfile:
     md5_per_mb_stub: float = 0.12
     command_overhead: float = 0.00005     # the loader's per-command processing
     stub_skips_blank_erase: bool = True   # esp-flasher-stub skips blank sectors
+    # esptool's legacy stub (esptool <= 4.x uploads it): no blank skip, ROM clock (40 MHz)
+    legacy_stub_inflate_per_mb: float = 2.1
+    legacy_stub_md5_per_mb: float = 0.6
     # The host side of the line
     host_latency: float = 0.0             # USB-UART bridge turnaround (0: ideal adapter)
 
@@ -139,14 +145,31 @@ class TimingProfile:
             pos += seg
         return total
 
-    def erase_time(self, kind: str, size: int) -> float:
+    def erase_time(self, kind: str, size: int, dirty_blocks: int | None = None) -> float:
+        """One erase command. For a chip erase, `dirty_blocks` is the number of 64 KB
+        blocks that are not erased yet (None: all of `size`)."""
         if kind == "sector":
             return self.sector_erase
         if kind == "block32":
             return self.block32_erase
         if kind == "block":
             return self.block_erase
-        return self.chip_erase_per_mb * size / MiB           # chip
+        if dirty_blocks is None:
+            dirty_blocks = -(-size // (64 * 1024))
+        return self.chip_erase_base + self.chip_erase_per_block * dirty_blocks   # chip
+
+    def for_stub(self, flavor: str | None) -> "TimingProfile":
+        """The durations while a stub runs: esptool's legacy stub (esptool <= 4.x) does
+        not skip blank sectors and, on the ESP32 over a UART, keeps the ROM's 40 MHz CPU
+        clock ("legacy"); on the ESP8266 ("legacy-esp8266") only the blank skip differs
+        (no source for a clock difference there)."""
+        if flavor == "legacy-esp8266":
+            return replace(self, stub_skips_blank_erase=False)
+        if flavor != "legacy":
+            return self
+        return replace(self, stub_skips_blank_erase=False,
+                       inflate_per_mb=self.legacy_stub_inflate_per_mb,
+                       md5_per_mb_stub=self.legacy_stub_md5_per_mb)
 
     def read_time(self, size: int) -> float:
         return size / MiB * self.read_per_mb
@@ -156,11 +179,13 @@ BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
     "w25q32jv-typical": {},
     # Datasheet maxima: the envelope esptool's timeouts must survive.
     "w25q32jv-max": {"name": "w25q32jv-max", "sector_erase": 0.400, "block32_erase": 1.6,
-                     "block_erase": 2.0, "chip_erase_per_mb": 12.5, "page_program": 0.003,
+                     "block_erase": 2.0, "chip_erase_base": 1.0,
+                     "chip_erase_per_block": 0.77, "page_program": 0.003,
                      "byte_program_first": 50e-6, "byte_program_next": 12e-6},
     # esptool's legacy stub (esptool <= 4.x; `--stub-version 1`): no blank-sector skip,
     # and over UART it keeps the ROM's 40 MHz CPU clock (it raises the clock only for
     # USB transports), so inflate and MD5 run at the ROM's pace.
+    # (kept for old profile files; the emulator now recognises the legacy stub itself)
     "legacy-stub": {"name": "legacy-stub", "stub_skips_blank_erase": False,
                     "inflate_per_mb": 2.1, "md5_per_mb_stub": 0.6},
 }

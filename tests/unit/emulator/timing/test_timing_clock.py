@@ -17,8 +17,9 @@ def test_default_profile_is_w25q32jv_typical():
     p = TimingProfile()
     assert (p.sector_erase, p.block32_erase, p.block_erase) == (0.045, 0.120, 0.150)
     assert p.page_program == 0.0004
-    assert p.chip_erase_per_mb * 4 == pytest.approx(10.0)
+    # a fully written 4 MB chip: tCE 10 s typ; a blank one only the fixed part
     assert p.erase_time("chip", 4 << 20) == pytest.approx(10.0)
+    assert p.erase_time("chip", 4 << 20, dirty_blocks=0) == pytest.approx(0.4)
 
 
 def test_program_time_is_32_byte_commands_split_at_pages():
