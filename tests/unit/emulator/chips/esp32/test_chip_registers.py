@@ -123,6 +123,27 @@ def test_v3_only_package_refuses_older_revision():
         ChipIdentity(package="XYZ")
 
 
+def _rdid(regs):
+    base = 0x3FF42000
+    regs.write(base + 0x2C, 23)
+    regs.write(base + 0x1C, (1 << 31) | (1 << 28))
+    regs.write(base + 0x24, (7 << 28) | 0x9F)
+    regs.write(base + 0x00, 1 << 18)
+    return regs.read(base + 0x80) & 0xFFFFFF
+
+
+def test_flash_is_detached_after_reset_until_spi_attach():
+    """The ROM loader leaves the flash pads detached: RDID reads all ones (esptool's
+    test_attach_flash: "Detected flash size: Unknown" before attach_flash)."""
+    regs = Esp32Registers(ChipIdentity(), NorFlash(4 << 20, jedec_id=0x204016))
+    regs.on_reset(0x13)
+    assert _rdid(regs) == 0xFFFFFF
+    regs.attach_flash()
+    assert _rdid(regs) == 0x164020
+    regs.on_reset(0x13)
+    assert _rdid(regs) == 0xFFFFFF
+
+
 def test_unknown_registers_remember_writes():
     regs = Esp32Registers(ChipIdentity(), NorFlash(1 << 20))
     regs.write(0x3FF00000, 0x12345678)
