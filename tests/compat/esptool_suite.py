@@ -12,7 +12,7 @@ a bare git dir of github.com/espressif/esptool; tag v<version> if it has it, els
 HEAD). Only package registries and loopback are used by default.
 
 Usage: python tests/compat/esptool_suite.py [--cache DIR] [--git PATH] [--ref REF]
-                                            [-k EXPR] [--keep]
+                                            [-k EXPR] [--jobs N] [--keep]
 Exit code: 0 when every failure is an expected one, 1 otherwise, 2 on a setup error.
 """
 
@@ -48,6 +48,9 @@ EXPECTED = {
 }
 
 
+SHARES_FILES = {"TestFlashEncryption"}
+
+
 def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
     print(f"esptool-suite: error: {message}", file=sys.stderr)
     raise SystemExit(2)
@@ -58,6 +61,9 @@ def suite_from_sdist(version: str, dest: Path) -> Path | None:
     work = dest / f"sdist-{version}"
     if (work / "test" / "test_esptool.py").is_file():
         return work
+    no_suite = dest / f"sdist-{version}.no-test-suite"
+    if no_suite.is_file():
+        return None
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:",
                "--no-deps", "--disable-pip-version-check", f"esptool=={version}", "-d", tmp]
@@ -70,6 +76,7 @@ def suite_from_sdist(version: str, dest: Path) -> Path | None:
             names = tar.getnames()
             if not any(n.endswith("/test/test_esptool.py") for n in names):
                 print(f"esptool-suite: the esptool {version} sdist has no test/ folder")
+                no_suite.touch()
                 return None
             tar.extractall(dest, filter="data")
             (dest / names[0].split("/")[0]).rename(work)
@@ -113,10 +120,54 @@ def expected_reason(test_id: str) -> str | None:
     return None
 
 
-def summarize(report: Path) -> tuple[dict[str, int], list[tuple[str, str]]]:
+def collect(src: Path, select: str | None) -> list[str]:
+    """Test ids of the suite (as pytest prints them with --collect-only -q)."""
+    cmd = [sys.executable, "-m", "pytest", "-c", os.devnull, "--rootdir", str(src / "test"),
+           "-p", "no:cacheprovider", "test_esptool.py", "--chip", "esp32", "--collect-only",
+           "-q"]
+    if select:
+        cmd += ["-k", select]
+    out = subprocess.run(cmd, cwd=src / "test", capture_output=True, text=True)
+    ids = [line.strip() for line in out.stdout.splitlines() if "::" in line]
+    if not ids:
+        fail(f"collected no tests: {out.stdout[-500:]}{out.stderr[-500:]}")
+    return ids
+
+
+def partition(ids: list[str], jobs: int) -> list[list[str]]:
+    """Deal the tests round-robin to `jobs` runs; classes that share files in images/
+    (TestFlashEncryption writes its read-back there) stay in one run."""
+    shared = [t for t in ids if t.split("::")[1] in SHARES_FILES]
+    groups: list[list[str]] = [[] for _ in range(max(1, jobs))]
+    groups[0].extend(shared)
+    for test_id in ids:
+        if test_id not in shared:
+            min(groups, key=len).append(test_id)
+    return [g for g in groups if g]
+
+
+def start_run(src: Path, work: Path, k: int, ids: list[str]):
+    run_dir = work / f"run{k}"
+    run_dir.mkdir()
+    emu = EmuRom(run_dir, ["--rfc2217", "0", "--wiring", "devkitc"], name="board").start()
+    port = emu.port.replace("localhost", "127.0.0.1")
+    report = run_dir / "report.xml"
+    (run_dir / "pytest.ini").write_text("[pytest]\n")
+    cmd = [sys.executable, "-m", "pytest", "-c", str(run_dir / "pytest.ini"), "--rootdir",
+           str(src / "test"), "-p", "no:cacheprovider", *ids, "--port", port, "--chip",
+           "esp32", "-q", "-rfE", "--timeout", "600", f"--junitxml={report}"]
+    log = open(run_dir / "pytest.log", "w")
+    proc = subprocess.Popen(cmd, cwd=src / "test", stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    print(f"esptool-suite: run {k}: {len(ids)} tests on {port}, log {run_dir / 'pytest.log'}")
+    return emu, proc, report
+
+
+def summarize(reports: list[Path]) -> tuple[dict[str, int], list[tuple[str, str]]]:
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     failures: list[tuple[str, str]] = []
-    for case in ET.parse(report).iter("testcase"):
+    cases = [case for report in reports for case in ET.parse(report).iter("testcase")]
+    for case in cases:
         test_id = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name')}"
         problem = case.find("failure")
         if problem is None:
@@ -140,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ref", help="commit or tag in --git (default v<esptool version>, "
                                       "else HEAD)")
     parser.add_argument("-k", dest="select", help="pytest -k expression (a subset)")
+    parser.add_argument("--jobs", type=int, default=4,
+                        help="parallel runs, each with its own emu-rom (default 4: the "
+                             "suite mostly waits on pyserial's RFC 2217 acknowledgements)")
     parser.add_argument("--keep", action="store_true", help="keep the emulator's work dir")
     args = parser.parse_args(argv)
 
@@ -156,24 +210,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"esptool-suite: suite {origin}; esptool under test {version}")
 
     work = Path(tempfile.mkdtemp(prefix="esptool-suite-"))
-    emu = EmuRom(work, ["--rfc2217", "0", "--wiring", "devkitc"], name="board").start()
-    port = emu.port.replace("localhost", "127.0.0.1")
-    print(f"esptool-suite: emu-rom at {port} (--wiring devkitc, fast timing)")
-    ini = work / "pytest.ini"
-    ini.write_text("[pytest]\n")
-    report = work / "report.xml"
-    cmd = [sys.executable, "-m", "pytest", "-c", str(ini), "--rootdir", str(src / "test"),
-           "-p", "no:cacheprovider", "test_esptool.py", "--port", port, "--chip", "esp32",
-           "-q", "-rfE", "--timeout", "600", f"--junitxml={report}"]
-    if args.select:
-        cmd += ["-k", args.select]
+    groups = partition(collect(src, args.select), args.jobs)
+    print(f"esptool-suite: {sum(map(len, groups))} tests in {len(groups)} parallel runs, "
+          "each against its own emu-rom (RFC 2217, --wiring devkitc, fast timing)")
+    runs = []
     try:
-        subprocess.run(cmd, cwd=src / "test")
+        for k, ids in enumerate(groups):
+            runs.append(start_run(src, work, k, ids))
+        for _, proc, _ in runs:
+            proc.wait()
     finally:
-        emu.stop()
-    if not report.is_file():
-        fail(f"pytest wrote no report; emulator log: {emu.log_path}")
-    counts, failures = summarize(report)
+        for emu, proc, _ in runs:
+            if proc.poll() is None:
+                proc.terminate()
+            emu.stop()
+    reports = []
+    for emu, _, report in runs:
+        if not report.is_file():
+            fail(f"pytest wrote no report; emulator log: {emu.log_path}")
+        reports.append(report)
+    counts, failures = summarize(reports)
     unexpected = [(t, m) for t, m in failures if expected_reason(t) is None]
     print()
     print(f"esptool-suite: {counts['passed']} passed, {counts['failed']} failed, "
