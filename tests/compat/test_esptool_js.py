@@ -174,3 +174,19 @@ def test_rom_only_write_uncompressed_no_verify(node_env, board, tmp_path):
     assert bytes.fromhex(result["md5"][0]["md5"]).decode() == hashlib.md5(data).hexdigest()
     board.stop()
     assert board.read_flash_file(0x8000, len(data)) == data
+
+
+def test_pty_no_reset(node_env, emu_rom, tmp_path):
+    """On a PTY there are no modem lines: the board is put in download mode by hand
+    (emu-rom's default on a PTY) and esptool-js connects with "no_reset", as with a bare
+    board. The shim sets the baud rate in the PTY's termios, where the chip's UART sees it."""
+    image = payload(tmp_path, "app.bin", 30_000, seed=5)
+    back = tmp_path / "back.bin"
+    result = run_driver(node_env, emu_rom, "--before", "no_reset", "--after", "no_reset_stub",
+                        "--baud", "460800", "--write", f"0x10000={image}",
+                        "--read", f"0x10000:{image.stat().st_size}:{back}")
+    assert result["chip"] == "ESP32" and result["is_stub"]
+    assert "using Classic Serial Reset" not in result["text"]
+    assert result["write_error"] is None and "Hash of data verified." in result["text"]
+    assert back.read_bytes() == image.read_bytes()
+    assert emu_rom.status()["mode"] == "stub"        # --after no_reset_stub
