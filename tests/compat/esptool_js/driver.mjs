@@ -9,7 +9,8 @@
 // Why: tests/compat/test_esptool_js.py runs it against emu-rom; see docs/compat.md.
 //
 // Usage: node driver.mjs --port rfc2217://127.0.0.1:PORT|/dev/pts/N [--no-stub]
-//          [--baud 115200] [--before default_reset|no_reset] [--after hard_reset|no_reset]
+//          [--baud 115200] [--before default_reset|no_reset] [--after hard_reset|no_reset_stub]
+//          [--after-sequence "R1|W100|R0"]
 //          [--write ADDR=FILE]... [--no-compress] [--no-verify] [--md5 ADDR:SIZE]... [--read ADDR:SIZE:OUT]...
 //          [--probe-security-info] [--rom-block-size N] [--trace]
 // esptool-js is imported from $ESPTOOL_JS_NODE_MODULES (a node_modules dir), else from
@@ -34,7 +35,7 @@ function parseArgs(argv) {
   const opts = {
     port: null, stub: true, baud: 115200, before: "default_reset", after: "hard_reset",
     writes: [], compress: true, md5: [], reads: [], probeSecurityInfo: false,
-    romBlockSize: null, trace: false, verify: true,
+    romBlockSize: null, trace: false, verify: true, afterSequence: null,
   };
   const num = (text) => {
     const n = Number(text);
@@ -53,6 +54,7 @@ function parseArgs(argv) {
       case "--baud": opts.baud = num(next()); break;
       case "--before": opts.before = next(); break;
       case "--after": opts.after = next(); break;
+      case "--after-sequence": opts.after = "custom_reset"; opts.afterSequence = next(); break;
       case "--no-compress": opts.compress = false; break;
       case "--no-verify": opts.verify = false; break;
       case "--probe-security-info": opts.probeSecurityInfo = true; break;
@@ -180,7 +182,7 @@ async function main() {
         result.reads.push({ address, size, error: err.constructor.name, message: err.message });
       }
     }
-    await loader.after(opts.after);
+    await loader.after(opts.after, false, opts.afterSequence ?? undefined);
     result.ok = true;
   } catch (err) {
     result.ok = false;
