@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -172,6 +173,11 @@ class _Connection(asyncio.Protocol):
             return
         self.transport = transport
         self.link.active = self
+        # A UART has no Nagle delay: without TCP_NODELAY each small reply waits for the
+        # client's delayed ACK (~200 ms on Linux) behind the previous one.
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.link.port = VirtualPort(self.link)
         if self.link.reset_mode == "esp":
             self.manager = EspResetPortManager(self.link.port, self, self.link)

@@ -175,7 +175,10 @@ class SpiFlashController:
         if not self.attached:
             # Flash pins not routed to SPI1 yet: the data line floats high, as a PICO-D4
             # read with the wrong pins gives 0xFFFFFF (esptool#459, docs/fidelity.md §5).
-            return b"\xff" * max(nread, 4)
+            # Only the bits read arrive: the rest of W0 keeps what the client wrote there
+            # (esptool clears it first, "clear data register before we read it"), so an
+            # unmasked 24-bit read is 0x00FFFFFF, the value esptool-js main() tests for.
+            return b"\xff" * nread
         return self.commands.run(opcode, addr, mosi, nread)
 
 

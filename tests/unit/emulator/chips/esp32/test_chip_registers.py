@@ -68,7 +68,7 @@ def test_flash_answers_only_after_attach():
     """Before SPI_ATTACH the flash pins are not SPI1's: RDID reads all ones (esptool#459);
     after it the user registers hold what the ROM set (esptool#921 trace)."""
     regs = Esp32Registers(ChipIdentity(), NorFlash(4 << 20, jedec_id=0x204016))
-    assert rdid(regs, 0x3FF42000) == 0xFFFFFFFF
+    assert rdid(regs, 0x3FF42000) == 0x00FFFFFF       # 24 bits of ones, W0 cleared before
     regs.attach_flash()
     assert regs.read(0x3FF4201C) == 0x80000040 and regs.read(0x3FF42024) == 0x70000000
     regs.on_reset(0x13)
@@ -121,6 +121,27 @@ def test_v3_only_package_refuses_older_revision():
         ChipIdentity(revision=1, package="PICO-V3-02")
     with pytest.raises(ValueError, match="unknown ESP32 package"):
         ChipIdentity(package="XYZ")
+
+
+def _rdid(regs):
+    base = 0x3FF42000
+    regs.write(base + 0x2C, 23)
+    regs.write(base + 0x1C, (1 << 31) | (1 << 28))
+    regs.write(base + 0x24, (7 << 28) | 0x9F)
+    regs.write(base + 0x00, 1 << 18)
+    return regs.read(base + 0x80) & 0xFFFFFF
+
+
+def test_flash_is_detached_after_reset_until_spi_attach():
+    """The ROM loader leaves the flash pads detached: RDID reads all ones (esptool's
+    test_attach_flash: "Detected flash size: Unknown" before attach_flash)."""
+    regs = Esp32Registers(ChipIdentity(), NorFlash(4 << 20, jedec_id=0x204016))
+    regs.on_reset(0x13)
+    assert _rdid(regs) == 0xFFFFFF
+    regs.attach_flash()
+    assert _rdid(regs) == 0x164020
+    regs.on_reset(0x13)
+    assert _rdid(regs) == 0xFFFFFF
 
 
 def test_unknown_registers_remember_writes():
