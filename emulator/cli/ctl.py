@@ -13,7 +13,7 @@ import sys
 
 from emulator.chips.family import PIN_ALIASES, STRAP_PINS
 from emulator.host.options import OneLineParser, bounded_number
-from emulator.links.control import MODES, TOKEN_ENV, ControlError, parse_endpoint, request
+from emulator.links.control import TOKEN_ENV, ControlError, parse_endpoint, request
 
 # 0 done; 1 cannot talk to the emulator (or an internal error); 2 bad option or the
 # emulator refused the request. Output cut short by a closed pipe (`| head -1`): 0.
@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("power-cycle", help="power off and on again")
     wt = sub.add_parser("wait", help="wait until the board is in MODE, or until it prints "
                                      "a line matching --console REGEX")
-    wt.add_argument("mode", nargs="?", choices=MODES)
+    wt.add_argument("mode", nargs="?",
+                    help="off, reset, download, stub, boot, app, halted, sdio or hung")
     wt.add_argument("--console", metavar="REGEX",
                     help="wait for a console line matching REGEX (printed from now on, or "
                          "line number --since onwards) instead of a mode")
