@@ -303,8 +303,16 @@ class Clock:
         self.charge(category, seconds)
 
     def chip_reset(self) -> None:
-        """The chip restarted: unfinished work is abandoned (time goes on)."""
+        """The chip restarted: unfinished work is abandoned (time goes on). In real mode
+        the UART's FIFOs are flushed too, so output still queued on the timelines ahead
+        of the wall clock (e.g. replies at 260 baud after an absurd CHANGE_BAUDRATE, or
+        host bytes booked at 1 baud) never happens: the mapping to the wall clock moves
+        so that the next output starts now. Simulated time itself never goes back."""
         self._pending.clear()
+        if self.real:
+            ahead = self.now() - (self.wall() - self.lag)
+            if ahead > 0:
+                self.lag -= ahead
 
     # -- commands and connections -----------------------------------------------------
 

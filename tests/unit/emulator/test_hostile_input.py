@@ -424,3 +424,17 @@ def test_ctl_into_a_closed_pipe_prints_no_traceback(tmp_path):
     server.close()
     assert proc.stdout.strip() == "{"
     assert proc.stderr == "", proc.stderr
+
+
+def test_a_reset_abandons_output_queued_at_an_absurd_rate():
+    """Replies at 260 baud (after CHANGE_BAUDRATE 1) book minutes of TX line time; a real
+    chip's reset flushes its UART, so after EN the board answers at once again (before,
+    the old backlog delayed the banner and every reply: esptool saw no serial data)."""
+    clock = Clock("real")
+    clock.tx(4000, 260)                       # ~154 s of output at 260 baud
+    assert clock.rx_backlog() < 0 < clock.now() - clock.wall() + clock.lag
+    before = clock.now()
+    clock.chip_reset()
+    assert clock.now() == before              # simulated time does not go back
+    assert clock.now() - (clock.wall() - clock.lag) <= 0.01   # the next output starts now
+    assert clock.rx_backlog() <= 0.01
