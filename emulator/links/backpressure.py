@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from emulator.board.board import Board
 
 MIN_RETRY_S = 0.005          # shortest wait before the board is asked again
+MAX_RETRY_S = 0.05           # longest: a reset can end a long backlog at any moment
 
 
 class InputGate:
@@ -68,8 +69,8 @@ class InputGate:
             if not self.paused:
                 self.paused = True
                 self._pause()
-            self._timer = asyncio.get_running_loop().call_later(max(delay, MIN_RETRY_S),
-                                                                self._pump)
+            wait = min(max(delay, MIN_RETRY_S), MAX_RETRY_S)
+            self._timer = asyncio.get_running_loop().call_later(wait, self._pump)
         elif self.paused:
             self.paused = False
             self._resume()

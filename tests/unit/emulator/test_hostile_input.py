@@ -438,3 +438,25 @@ def test_a_reset_abandons_output_queued_at_an_absurd_rate():
     assert clock.now() == before              # simulated time does not go back
     assert clock.now() - (clock.wall() - clock.lag) <= 0.01   # the next output starts now
     assert clock.rx_backlog() <= 0.01
+
+
+def test_the_gate_asks_again_soon_even_after_a_long_backlog():
+    """A backlog of minutes (output at 260 baud) must not leave the link asleep for
+    minutes: a reset ends it at once, and the gate notices within MAX_RETRY_S."""
+    from emulator.links.backpressure import MAX_RETRY_S, InputGate
+
+    async def body():
+        board = Board(BoardConfig(), Clock("real"))
+        board.powered = True
+        board.set_mode(BoardMode.DOWNLOAD)
+        board.clock.t_rx = board.clock.wall() + 600.0      # ten minutes booked ahead
+        resumed = asyncio.Event()
+        gate = InputGate(board, lambda: None, resumed.set)
+        gate.feed(b"\xc0")
+        assert gate.paused and gate._timer is not None
+        assert gate._timer.when() - asyncio.get_running_loop().time() <= MAX_RETRY_S
+        board.clock.chip_reset()                            # EN: the backlog is gone
+        await asyncio.wait_for(resumed.wait(), 5)
+        assert not gate.paused and not gate.pending
+        gate.close()
+    run(body())
