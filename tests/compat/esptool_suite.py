@@ -41,8 +41,6 @@ SUITE_FILES = ["test", "esp_rfc2217_server", "esp_rfc2217_server.py", "esptool.p
 # issue 12 owns), keyed by test id prefix. Everything else is a defect of emu-rom.
 EXPECTED = {
     "TestLoadRAM": "runs code in RAM: emu-rom does not execute Xtensa code",
-    "TestFlashEncryption": "encrypted writes on blank eFuses: flash encryption model "
-                           "(issue 12 item 6, fidelity-crypto)",
     "TestVirtualPort::test_auto_detect_virtual_port":
         "needs modem lines on a local serial port: the suite's own esp_rfc2217_server "
         "resets through port.fileno() (UnixTightReset), which an RFC 2217 URL has not",
