@@ -23,10 +23,10 @@ import logging
 import time
 from dataclasses import dataclass
 
-import serial
 import serial.rfc2217 as rfc2217
 
 from flasher.formats.capture import Capture
+from emulator.links.rfc2217 import LinePort
 
 log = logging.getLogger(__name__)
 
@@ -65,42 +65,15 @@ def has_line_changes(capture: Capture) -> bool:
     return any(e.dir == "ctl" for e in capture.events)
 
 
-class _LinePort:
-    """The "serial port" PortManager configures; DTR/RTS setters report to the session."""
+class _LinePort(LinePort):
+    """The replayed port: DTR/RTS changes are matched against the recorded ones."""
 
     def __init__(self, session: "_Session") -> None:
+        super().__init__()
         self._session = session
-        self.baudrate = 115200
-        self.bytesize = serial.EIGHTBITS
-        self.parity = serial.PARITY_NONE
-        self.stopbits = serial.STOPBITS_ONE
-        self.xonxoff = self.rtscts = self.break_condition = False
-        self._dtr = self._rts = False
-        self.cts = self.dsr = self.ri = self.cd = False
 
-    @property
-    def dtr(self) -> bool:
-        return self._dtr
-
-    @dtr.setter
-    def dtr(self, value: bool) -> None:
-        self._dtr = bool(value)
-        self._session.line("dtr", self._dtr)
-
-    @property
-    def rts(self) -> bool:
-        return self._rts
-
-    @rts.setter
-    def rts(self, value: bool) -> None:
-        self._rts = bool(value)
-        self._session.line("rts", self._rts)
-
-    def reset_input_buffer(self) -> None:
-        """Nothing is buffered server-side."""
-
-    def reset_output_buffer(self) -> None:
-        """Nothing is buffered server-side."""
+    def line_changed(self, name: str, level: bool) -> None:
+        self._session.line(name, level)
 
 
 class _Session(asyncio.Protocol):

@@ -48,11 +48,12 @@ WRITE_BUFFER_LIMIT = 1 << 20
 NO_READER_TIMEOUT = 10.0
 
 
-class VirtualPort:
-    """The "serial port" PortManager configures: attributes pyserial's server touches."""
+class LinePort:
+    """The "serial port" pyserial's PortManager configures: the attributes its server side
+    touches. Nothing is buffered server-side (chip bytes go straight to the socket, host
+    bytes to the board); a DTR/RTS change goes to `line_changed`."""
 
-    def __init__(self, link: "Rfc2217Link") -> None:
-        self._link = link
+    def __init__(self) -> None:
         self._baudrate = 115200
         self.bytesize = serial.EIGHTBITS
         self.parity = serial.PARITY_NONE
@@ -64,6 +65,9 @@ class VirtualPort:
         self._rts = False
         # modem status inputs: nothing drives them on an ESP32 board
         self.cts = self.dsr = self.ri = self.cd = False
+
+    def line_changed(self, name: str, level: bool) -> None:
+        raise NotImplementedError
 
     @property
     def baudrate(self) -> int:
@@ -83,7 +87,7 @@ class VirtualPort:
     @dtr.setter
     def dtr(self, value: bool) -> None:
         self._dtr = bool(value)
-        self._link.wiring.set_lines(dtr=self._dtr)
+        self.line_changed("dtr", self._dtr)
 
     @property
     def rts(self) -> bool:
@@ -92,13 +96,24 @@ class VirtualPort:
     @rts.setter
     def rts(self, value: bool) -> None:
         self._rts = bool(value)
-        self._link.wiring.set_lines(rts=self._rts)
+        self.line_changed("rts", self._rts)
 
     def reset_input_buffer(self) -> None:
-        """Nothing is buffered server-side: chip bytes go straight to the socket."""
+        """Nothing is buffered server-side."""
 
     def reset_output_buffer(self) -> None:
-        """Host bytes are handed to the board as they arrive."""
+        """Nothing is buffered server-side."""
+
+
+class VirtualPort(LinePort):
+    """The board's port: DTR/RTS reach the chip through the wiring model."""
+
+    def __init__(self, link: "Rfc2217Link") -> None:
+        super().__init__()
+        self._link = link
+
+    def line_changed(self, name: str, level: bool) -> None:
+        self._link.wiring.set_lines(**{name: level})
 
 
 class SafePortManager(rfc2217.PortManager):

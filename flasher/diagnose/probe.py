@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import serial
 from esptool.cmds import detect_chip
+from esptool.loader import ESPLoader
 from esptool.reset import ClassicReset
 from esptool.util import FatalError
 
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 ROM_BAUD = 115200
 ROM_LOG_BAUD_26MHZ = 74880
-MAGIC_REG = 0x40001000
+MAGIC_REG = ESPLoader.CHIP_DETECT_MAGIC_REG_ADDR   # esptool's chip-detect register
 POLL_S = 0.005
 CAPTURE_TOLERANCE_S = 0.1          # a replay must match: 5 ms polls + scheduling on a busy host
 

@@ -3,6 +3,7 @@
 import asyncio
 import struct
 
+from emulator.board.board import Board, BoardConfig
 from emulator.links.memory import MemoryLink
 from emulator.wire.protocol import Op, checksum
 
@@ -28,3 +29,12 @@ def upload_stub(link: MemoryLink, text_start: int = 0x400A8000):
     link.send_command(Op.MEM_DATA, struct.pack("<4I", len(text), 0, 0, 0) + text,
                       checksum(text))
     link.send_command(Op.MEM_END, struct.pack("<II", 0, text_start + 0x10))
+
+
+async def booted(**kw) -> tuple[Board, MemoryLink]:
+    """A started board (BoardConfig fields as keywords) with an in-memory link."""
+    board = Board(BoardConfig(**kw))
+    link = MemoryLink(board)
+    await board.start()
+    await asyncio.sleep(0.01)
+    return board, link

@@ -32,15 +32,8 @@ from emulator.timing.uart_divider import divider_rate
 from emulator.wire import slip
 from emulator.wire.protocol import SYNC_PAYLOAD, Op, build_command, checksum
 from flasher.formats.capture import Capture
-from tests.support.loader import parse, run, upload_stub
+from tests.support.loader import booted, parse, run, upload_stub
 
-
-async def booted(**kw) -> tuple[Board, MemoryLink]:
-    board = Board(BoardConfig(**kw))
-    link = MemoryLink(board)
-    await board.start()
-    await asyncio.sleep(0.01)
-    return board, link
 
 
 # -- 1. wrong-baud garbage and absurd CHANGE_BAUDRATE ----------------------------------------

@@ -9,19 +9,10 @@ import zlib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator.board.board import Board, BoardConfig
-from emulator.links.memory import MemoryLink
 from emulator.wire import slip
 from emulator.wire.protocol import SYNC_PAYLOAD, Op, build_command, checksum
-from tests.support.loader import parse, run, upload_stub
+from tests.support.loader import booted, parse, run, upload_stub
 
-
-async def booted(**kw) -> tuple[Board, MemoryLink]:
-    board = Board(BoardConfig(**kw))
-    link = MemoryLink(board)
-    await board.start()
-    await asyncio.sleep(0.01)
-    return board, link
 
 
 
