@@ -310,9 +310,9 @@ class Clock:
         so that the next output starts now. Simulated time itself never goes back."""
         self._pending.clear()
         if self.real:
-            ahead = self.now() - (self.wall() - self.lag)
-            if ahead > 0:
-                self.lag -= ahead
+            top = self.now()           # every timeline restarts from the latest one
+            self.t_rx = self.t_tx = self.t_cpu = self.t_flash = top
+            self.lag = min(self.lag, self.wall() - top)
 
     # -- commands and connections -----------------------------------------------------
 
