@@ -85,6 +85,7 @@ class SocFacts:
     sw_reset: tuple[int, str]      # rst code and name after the loader's system reset
     default_mac: bytes
     default_revision: tuple[int, int]
+    mac_ext: int = 0               # BLOCK1 word 1 bits 16..31 (C6: EUI-64 "ff:fe")
 
 
 @dataclass
@@ -131,7 +132,7 @@ class SocIdentity:
         """eFuse BLOCK1 read words 0..5 (security features off, BLOCK2 unused)."""
         words = [0] * 6
         words[0] = int.from_bytes(self.mac[2:6], "big")
-        words[1] = int.from_bytes(self.mac[0:2], "big")
+        words[1] = int.from_bytes(self.mac[0:2], "big") | self.facts.mac_ext << 16
         values = {"major": self.revision, "minor": self.minor, "pkg": self.package,
                   "flash_cap": self.flash_cap}
         for name, parts in self.facts.fields.items():

@@ -22,6 +22,12 @@ from emulator.chips.chip_id_soc import (SocFacts, SocIdentity, SocRegisters, Soc
 from emulator.chips.esp32c3.firmware import Esp32c3Firmware
 from emulator.chips.esp32c3.registers import Esp32c3Identity
 from emulator.chips.esp32c3.spec import SPEC as ESP32C3_SPEC
+from emulator.chips.esp32c6.firmware import Esp32c6Firmware
+from emulator.chips.esp32c6.registers import Esp32c6Identity
+from emulator.chips.esp32c6.spec import SPEC as ESP32C6_SPEC
+from emulator.chips.esp32s3.firmware import Esp32s3Firmware
+from emulator.chips.esp32s3.registers import Esp32s3Identity
+from emulator.chips.esp32s3.spec import SPEC as ESP32S3_SPEC
 from emulator.chips.spec import ChipSpec
 from emulator.flash.nor import NorFlash
 from emulator.loader.board_port import BoardPort
@@ -191,6 +197,8 @@ FAMILIES: dict[str, ChipFamily] = {
     "esp32": Esp32Family(), "esp8266": Esp8266Family(),
     "esp32c3": SocFamily(ESP32C3_SPEC, Esp32c3Identity,
                          Esp32c3Firmware),
+    "esp32s3": SocFamily(ESP32S3_SPEC, Esp32s3Identity, Esp32s3Firmware),
+    "esp32c6": SocFamily(ESP32C6_SPEC, Esp32c6Identity, Esp32c6Firmware),
 }
 CHIP_NAMES = tuple(FAMILIES)
 # Every pin some chip latches at reset, as `emu-rom ctl pin` and scenarios name them.

@@ -12,8 +12,8 @@ Schema (documented for users in scenarios/README.md):
               bundle, app: {...},
               flash_encryption: {key, crypt_cnt, crypt_config, coding_scheme,
                                  protect_key, disable_dl_encrypt}}
-             chip: esp32 | esp8266 | esp32c3 (emulated), esp32s2 (an ESP32 answering
-                   with that chip's magic)
+             chip: esp32 | esp8266 | esp32c3 | esp32s3 | esp32c6 (emulated), esp32s2 (an
+                   ESP32 answering with that chip's magic)
     link:    {dead_rx, dead_tx, swapped, noise, drop, flip, latency_ms, baud_skew, seed}
     faults:  - {when: {after_bytes_written | on_command (+nth) | at | after_bytes_in},
                 do: brown-out | power-loss | program-failure | erase-failure | stuck-busy |
@@ -49,7 +49,7 @@ from emulator.faults.specs import FaultSpec, LinkSpec
 from emulator.timing.adapter import ADAPTERS
 
 BUNDLED_PACKAGE, BUNDLED_FOLDER = "emulator", "scenarios"
-CHIPS = ("esp32", "esp8266", "esp32c3", "esp32s2")
+CHIPS = ("esp32", "esp8266", "esp32c3", "esp32s3", "esp32c6", "esp32s2")
 ACTIONS = ("brown-out", "power-loss", "program-failure", "erase-failure", "stuck-busy",
            "corrupt-reply", "stall", "reset", "chatter")
 TRIGGERS = ("after_bytes_written", "on_command", "at", "after_bytes_in")
