@@ -12,9 +12,8 @@ Sources (docs/chips.md §ESP32-C6):
   2022" / "rst:0x15 (USB_UART_HPSYS),boot:0x4 (DOWNLOAD(USB/UART0/SDIO_FEI_FEO))" / "Saved
   PC:0x4080041e" / "waiting for download" (esp-rs/espflash#556); the first line also in an
   esptool trace (espressif/esptool#963). esptool 5.6 reads BLOCK1 word 1's top half as
-  MAC_EXT; the EUI-64 form "40:4c:ca:ff:fe:.." that espflash prints for a real C6
-  (esp-rs/espflash#556: "MAC address: 40:4c:ca:43:a1:48" with esptool's ff:fe middle) is
-  why it is 0xfffe here.
+  MAC_EXT; 0xfffe here is the EUI-64 filler (an assumption, not read from a real C6's
+  eFuse dump; docs/chips.md "Unverified").
 - Strapping (ESP32-C6 datasheet §3.3 "Strapping Pins"): GPIO9 (weak pull-up; low =
   download), GPIO8 (floating; must be high for download; boards pull it up). GPIO9 is bit
   3, GPIO8 bit 2 of the boot value (0x4 above). The SPI-boot value 0xc and the name of the
