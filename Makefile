@@ -26,7 +26,7 @@ test-fast: $(STAMP)
 
 # every new chip (ESP32-C3/S3/C6) x stub/ROM against the real esptool (tests/e2e/test_new_chips.py)
 chips: $(STAMP)
-	$(PY) -m pytest -n 2 -m 'e2e' tests/e2e/test_new_chips.py
+	$(PY) -m pytest -n 2 -m 'e2e' tests/e2e/test_new_chips.py tests/e2e/test_new_chips_flasher.py
 
 # the README walkthrough, run as written in a temporary folder (tests/e2e/test_readme.py)
 walkthrough: $(STAMP)

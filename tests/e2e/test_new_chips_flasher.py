@@ -1,6 +1,6 @@
 """Acceptance of issue 15's flasher part: the real `flasher` CLI writes a generated
-Mongoose OS ESP32-C3 bundle (boot loader at 0x0) to an emulated ESP32-C3 and esptool reads
-it back byte-exact; a bundle built for another chip is refused (exit 6) before anything is
+Mongoose OS ESP32-C3 (and, under `make chips`, ESP32-C6) bundle (boot loader at 0x0) to the
+emulated chip and esptool reads it back byte-exact; a bundle built for another chip is refused (exit 6) before anything is
 written."""
 
 from __future__ import annotations
@@ -22,15 +22,18 @@ def zip_of(tmp_path: Path, builder: bundles.BundleBuilder, name: str) -> Path:
     return path
 
 
-def test_esp32c3_bundle_flashes_and_reads_back(emu_rom_factory, tmp_path):
-    emu = emu_rom_factory("--chip", "esp32c3")
-    bundle = zip_of(tmp_path, bundles.riscv_bundle("esp32c3"), "c3.zip")
+@pytest.mark.parametrize("chip, chip_id", [
+    ("esp32c3", b"\x05\x00"),
+    pytest.param("esp32c6", b"\x0d\x00", marks=pytest.mark.chipmatrix)])   # make chips
+def test_bundle_flashes_and_reads_back(emu_rom_factory, tmp_path, chip, chip_id):
+    emu = emu_rom_factory("--chip", chip)
+    bundle = zip_of(tmp_path, bundles.riscv_bundle(chip), f"{chip}.zip")
     result = flasher("flash", str(bundle), "--port", emu.port, *QUIET, "--json")
     assert result.returncode == 0, (result.stdout, result.stderr, emu.log_text()[-2000:])
     doc = json.loads(result.stdout)
     assert doc["ok"] and doc["report"]["verified"]
     want = expected_image(bundle)
-    assert want[:1] == b"\xe9" and want[12:14] == b"\x05\x00"   # C3 boot loader at 0x0
+    assert want[:1] == b"\xe9" and want[12:14] == chip_id      # the chip's boot loader at 0x0
     back = tmp_path / "back.bin"
     emu.esptool("read-flash", "0", str(len(want)), str(back))
     assert back.read_bytes() == want
