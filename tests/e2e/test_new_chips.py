@@ -79,3 +79,14 @@ def test_esptool_session(emu_rom_factory, tmp_path, chip, stub):
     else:
         assert emu.read_flash_file(0x10000, SIZE) == data
         assert emu.read_flash_file(0x30000, SIZE) == data
+
+
+def test_esp32c3_devkit_auto_reset_over_rfc2217(emu_rom_factory):
+    """esptool's default reset over RFC 2217 with the DevKit's DTR/RTS circuit, which on
+    the C3 pulls GPIO9 (not IO0) low: download mode, then the hard reset boots from flash."""
+    emu = emu_rom_factory("--chip", "esp32c3", "--rfc2217", "0")
+    out = emu.esptool("--before", "default-reset", "--after", "hard-reset", "chip-id").stdout
+    assert "ESP32-C3 (QFN32) (revision v0.4)" in out and "Hard resetting" in out
+    log = emu.log_text()
+    assert "boot:0x5 (DOWNLOAD(USB/UART0/1))" in log
+    assert "boot:0xd (SPI_FAST_FLASH_BOOT)" in log
