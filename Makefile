@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv demo test test-fast wheel-smoke walkthrough bench compat compat-js esptool-suite clean
+.PHONY: all venv demo test test-fast wheel-smoke walkthrough bench compat compat-js esptool-suite chips clean
 
 all: test
 
@@ -23,6 +23,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest tests/unit
+
+# every new chip (ESP32-C3/S3/C6) x stub/ROM against the real esptool (tests/e2e/test_new_chips.py)
+chips: $(STAMP)
+	$(PY) -m pytest -n 2 -m 'e2e' tests/e2e/test_new_chips.py tests/e2e/test_new_chips_flasher.py
 
 # the README walkthrough, run as written in a temporary folder (tests/e2e/test_readme.py)
 walkthrough: $(STAMP)

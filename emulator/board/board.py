@@ -174,6 +174,11 @@ class Board:
 
     # -- pins ------------------------------------------------------------------------------
 
+    @property
+    def boot_pin(self) -> str:
+        """The strapping pin that selects download mode when low (the chip spec's)."""
+        return self.family.spec.boot_pin
+
     def drive(self, name: str, level: bool | None, source: str = "bench") -> None:
         """Drive a pin (True high, False low, None release) from the bench or the
         adapter lines. Strapping pins matter at the next reset that latches them; EN

@@ -68,7 +68,8 @@ class Wiring:
         lines = lines_for(self.kind, self.dtr, self.rts)
         # IO0 first: on a DevKitC the transistor pulls IO0 low at once, while EN's slow
         # RC edge lets the chip out of reset only later.
-        self.board.drive("io0", lines.io0, source="lines")
+        # (the boot pin: IO0 on the ESP32/S3, GPIO9 on the C3/C6 DevKits' same circuit)
+        self.board.drive(self.board.boot_pin, lines.io0, source="lines")
         self.board.drive("en", lines.en, source="lines")
 
     async def bootloader_reset(self, hold: float = 0.1, release: float = 0.05) -> None:

@@ -9,7 +9,7 @@ the board picks one from its identity's `family` ("esp32" for `chip.ChipIdentity
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from emulator.chips.esp32 import rom_boot as esp32_boot
 from emulator.chips.esp32.spec import SPEC as ESP32_SPEC
@@ -17,6 +17,17 @@ from emulator.chips.esp8266 import rom_boot as esp8266_boot
 from emulator.chips.esp8266.spec import SPEC as ESP8266_SPEC
 from emulator.chips.esp32.registers import ChipIdentity, Esp32Registers
 from emulator.chips.esp8266.registers import Esp8266Identity, Esp8266Registers
+from emulator.chips.chip_id_soc import (SocFacts, SocIdentity, SocRegisters, SocStrap,
+                                        boot_mode_name, is_download_mode)
+from emulator.chips.esp32c3.firmware import Esp32c3Firmware
+from emulator.chips.esp32c3.registers import Esp32c3Identity
+from emulator.chips.esp32c3.spec import SPEC as ESP32C3_SPEC
+from emulator.chips.esp32c6.firmware import Esp32c6Firmware
+from emulator.chips.esp32c6.registers import Esp32c6Identity
+from emulator.chips.esp32c6.spec import SPEC as ESP32C6_SPEC
+from emulator.chips.esp32s3.firmware import Esp32s3Firmware
+from emulator.chips.esp32s3.registers import Esp32s3Identity
+from emulator.chips.esp32s3.spec import SPEC as ESP32S3_SPEC
 from emulator.chips.spec import ChipSpec
 from emulator.flash.nor import NorFlash
 from emulator.loader.board_port import BoardPort
@@ -146,7 +157,49 @@ class Esp8266Family(ChipFamily):
                 "crystal_mhz": identity.crystal_mhz, "chip_id": f"{identity.chip_id:#08x}"}
 
 
-FAMILIES: dict[str, ChipFamily] = {"esp32": Esp32Family(), "esp8266": Esp8266Family()}
+class SocFamily(ChipFamily):
+    """A chip esptool identifies by chip id (ESP32-C3 and later): one `SocFacts` table,
+    the shared register model and firmware (chips/chip_id_soc*.py)."""
+
+    def __init__(self, spec: ChipSpec, identity: type[SocIdentity],
+                 firmware: Callable[[BoardPort], "ChipFirmware"]) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.identity_class = identity
+        self.facts: SocFacts = identity.facts
+        self._firmware = firmware
+
+    def registers(self, identity: Any, flash: NorFlash) -> Any:
+        return SocRegisters(identity, flash)
+
+    def firmware(self, board: BoardPort) -> "ChipFirmware":
+        return self._firmware(board)
+
+    def default_latch(self) -> Latch:
+        return SocStrap(self.facts, tuple((p.name, p.pull_high) for p in self.spec.strapping))
+
+    def latch(self, pins: PinLevels, identity: Any) -> Latch:
+        return SocStrap(self.facts, tuple(latched(self.spec, pins).items()))
+
+    def boot_mode_name(self, value: int) -> str:
+        return boot_mode_name(self.facts, value)
+
+    def is_download_mode(self, value: int) -> bool:
+        return is_download_mode(self.facts, value)
+
+    def describe(self, identity: Any) -> dict[str, object]:
+        return {"family": self.name, "revision": f"v{identity.revision}.{identity.minor}",
+                "chip_id": self.facts.chip_id, "mac": identity.mac_str,
+                "crystal_mhz": identity.crystal_mhz}
+
+
+FAMILIES: dict[str, ChipFamily] = {
+    "esp32": Esp32Family(), "esp8266": Esp8266Family(),
+    "esp32c3": SocFamily(ESP32C3_SPEC, Esp32c3Identity,
+                         Esp32c3Firmware),
+    "esp32s3": SocFamily(ESP32S3_SPEC, Esp32s3Identity, Esp32s3Firmware),
+    "esp32c6": SocFamily(ESP32C6_SPEC, Esp32c6Identity, Esp32c6Firmware),
+}
 CHIP_NAMES = tuple(FAMILIES)
 # Every pin some chip latches at reset, as `emu-rom ctl pin` and scenarios name them.
 STRAP_PINS = tuple(dict.fromkeys(pin.name for family in FAMILIES.values()
@@ -160,5 +213,5 @@ def pin_name(name: str) -> str:
     return PIN_ALIASES.get(name, name)
 
 
-def family_for(identity: ChipIdentity | Esp8266Identity) -> ChipFamily:
+def family_for(identity: ChipIdentity | Esp8266Identity | SocIdentity) -> ChipFamily:
     return FAMILIES[getattr(identity, "family", "esp32")]

@@ -36,6 +36,8 @@ class RegisterMap:
     # SPI_USR / SPI_USR2 as the ROM's flash attach leaves them (docs/fidelity.md §5)
     attach_usr: int = 0x80000040
     attach_usr2: int = 0x70000000
+    spi_usr_offset: int = SPI_USR_OFFSET      # where USR/USR2 sit in the SPI window
+    spi_usr2_offset: int = SPI_USR2_OFFSET
 
     def __init__(self) -> None:
         self.ram: dict[int, bytearray] = {}          # region start -> its bytes
@@ -43,6 +45,11 @@ class RegisterMap:
         self._plain: dict[int, int] = {}
 
     def read_special(self, addr: int) -> int | None:
+        return None
+
+    def security_info(self) -> bytes | None:
+        """GET_SECURITY_INFO's reply data, or None where the ROM has no such command
+        (ESP8266, ESP32)."""
         return None
 
     def clear(self) -> None:
@@ -59,8 +66,8 @@ class RegisterMap:
         user-command registers hold the values the ROM configured."""
         if not self.spi.attached:
             self.spi.attached = True
-            self.spi.regs[self.spi_base + SPI_USR_OFFSET] = self.attach_usr
-            self.spi.regs[self.spi_base + SPI_USR2_OFFSET] = self.attach_usr2
+            self.spi.regs[self.spi_base + self.spi_usr_offset] = self.attach_usr
+            self.spi.regs[self.spi_base + self.spi_usr2_offset] = self.attach_usr2
 
     def read(self, addr: int) -> int:
         special = self.read_special(addr)

@@ -26,6 +26,8 @@ DETECT_MAGIC = {
     "esp32": 0x00F01D83,
     "esp32s2": 0x000007C6,
     "esp32c3": 0x6921506F,
+    "esp32s3": 0x00000009,
+    "esp32c6": 0x2CE0806F,
 }
 ROM_BAUD_AT_40MHZ = 115200           # the ROM's console baud with a 40 MHz crystal
 
@@ -53,6 +55,8 @@ class ChipSpec:
     title: str                     # how people name it
     rom: RomSpec
     strapping: tuple[StrapPin, ...]
+    boot_pin: str = "io0"          # low at reset: the ROM waits for download
+    chip_id: int | None = None     # GET_SECURITY_INFO chip id (ESP32-C3 and later)
 
     @property
     def detect_magic(self) -> int:

@@ -78,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JEDEC id manufacturer+device, e.g. 0x204016 (XMC 4MB, default), "
                         "0xc84016 (GigaDevice), 0xef4016 (Winbond)")
     p.add_argument("--chip", choices=CHIP_NAMES,
-                   help="the chip on the board: esp32 (default) or esp8266 (ROM log at "
-                        "74880 baud, rBoot at 0x0; docs/esp8266.md)")
+                   help="the chip on the board: esp32 (default), esp8266 (ROM log at "
+                        "74880 baud, rBoot at 0x0; docs/esp8266.md), esp32c3, esp32s3, esp32c6 (docs/chips.md)")
     p.add_argument("--mac", type=parse_mac, metavar="MAC",
                    help="factory MAC (default 24:0a:c4:9a:58:2c; ESP8266 5c:cf:7f:9a:58:2c)")
     p.add_argument("--chip-rev", type=parse_revision, metavar="REV",

@@ -56,10 +56,12 @@ def parse_flash_id(text: str) -> int:
 
 
 def parse_revision(text: str) -> tuple[int, int]:
-    """'1', '3', 'v3.1' -> (major, minor)."""
-    m = re.fullmatch(r"v?(\d)(?:\.(\d))?", text.strip())
-    if not m or int(m.group(1)) not in (0, 1, 2, 3) or int(m.group(2) or 0) > 3:
-        raise argparse.ArgumentTypeError(f"chip revision {text!r}: use 0, 1, 2, 3 or 3.1")
+    """'1', '3', 'v3.1', '0.4' -> (major, minor). The chip's identity checks the range (ESP32
+    minors 0..3; an ESP32-C3 v0.4 has minor 4)."""
+    m = re.fullmatch(r"v?(\d)(?:\.(\d{1,2}))?", text.strip())
+    if not m or int(m.group(1)) not in (0, 1, 2, 3) or int(m.group(2) or 0) > 15:
+        raise argparse.ArgumentTypeError(f"chip revision {text!r}: use 0, 1, 2, 3 or 3.1 "
+                                         "(ESP32-C3/S3/C6: e.g. 0.4)")
     return int(m.group(1)), int(m.group(2) or 0)
 
 

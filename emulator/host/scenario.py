@@ -9,10 +9,11 @@ Schema (documented for users in scenarios/README.md):
     board:   {chip, revision, mac, flash_size, flash_id, crystal, adapter, wiring, boot,
               power, package, strapping: {io0, gpio2, gpio4, gpio5, mtdi, mtdo|gpio15},
               flash_image, flash_images,
-              bundle, app: {...},       chip: esp32 | esp8266 (emulated), esp32s2 | esp32c3
+              bundle, app: {...},
               flash_encryption: {key, crypt_cnt, crypt_config, coding_scheme,
                                  protect_key, disable_dl_encrypt}}
-                                        (an ESP32 answering with that chip's magic)
+             chip: esp32 | esp8266 | esp32c3 | esp32s3 | esp32c6 (emulated), esp32s2 (an
+                   ESP32 answering with that chip's magic)
     link:    {dead_rx, dead_tx, swapped, noise, drop, flip, latency_ms, baud_skew, seed}
     faults:  - {when: {after_bytes_written | on_command (+nth) | at | after_bytes_in},
                 do: brown-out | power-loss | program-failure | erase-failure | stuck-busy |
@@ -48,7 +49,7 @@ from emulator.faults.specs import FaultSpec, LinkSpec
 from emulator.timing.adapter import ADAPTERS
 
 BUNDLED_PACKAGE, BUNDLED_FOLDER = "emulator", "scenarios"
-CHIPS = ("esp32", "esp8266", "esp32s2", "esp32c3")
+CHIPS = ("esp32", "esp8266", "esp32c3", "esp32s3", "esp32c6", "esp32s2")
 ACTIONS = ("brown-out", "power-loss", "program-failure", "erase-failure", "stuck-busy",
            "corrupt-reply", "stall", "reset", "chatter")
 TRIGGERS = ("after_bytes_written", "on_command", "at", "after_bytes_in")

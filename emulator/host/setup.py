@@ -7,12 +7,14 @@ built-in default (the user story's board: ESP32 rev 1, 40 MHz, 4 MB XMC flash).
 from __future__ import annotations
 
 import argparse
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
 from emulator.board.board import BoardConfig, Pins
 from emulator.chips.esp32.flash_encryption import FlashEncryption
 from emulator.chips.esp32.registers import ChipIdentity
+from emulator.chips.family import FAMILIES, SocFamily
 from emulator.chips.esp32.spec import PACKAGES
 from emulator.chips.spec import DETECT_MAGIC
 from emulator.chips.esp8266.registers import DEFAULT_MAC as ESP8266_MAC
@@ -75,8 +77,18 @@ def _bundle_image(path: Path, flash_size: int) -> bytes:
     return planned_image(path, PlanOptions(flash_size=flash_size))
 
 
-def _identity(args: argparse.Namespace, spec: BoardSpec) -> ChipIdentity | Esp8266Identity:
+def _identity(args: argparse.Namespace, spec: BoardSpec) -> Any:
     chip = getattr(args, "chip", None) or spec.chip
+    family = FAMILIES.get(chip)
+    if isinstance(family, SocFamily):
+        if getattr(args, "package", None) is not None or spec.package is not None:
+            raise ValueError("--package applies to the ESP32 only")
+        if _encryption_asked(args, spec):
+            raise ValueError("flash encryption eFuses apply to the ESP32 only")
+        rev = _pick(args.chip_rev, spec.revision, family.facts.default_revision)
+        return family.identity_class(revision=rev[0], minor=rev[1],
+                                     mac=_pick(args.mac, spec.mac, family.facts.default_mac),
+                                     crystal_mhz=_pick(args.crystal, spec.crystal, 40))
     if chip == "esp8266":
         if args.chip_rev is not None or spec.revision is not None:
             raise ValueError("--chip-rev applies to the ESP32 only (the ESP8266 has none)")
@@ -180,7 +192,8 @@ def plan_board(args: argparse.Namespace, scenario: Scenario | None) -> BoardPlan
     rfc = args.rfc2217 is not None
     wiring = _pick(args.wiring, spec.wiring, "devkitc")
     boot = _pick(args.boot, spec.boot, "flash" if rfc else "download")
-    bench: dict[str, bool | None] = {"io0": False} if boot == "download" else {}
+    boot_pin = FAMILIES[getattr(identity, "family", "esp32")].spec.boot_pin
+    bench: dict[str, bool | None] = {boot_pin: False} if boot == "download" else {}
     bench.update(spec.strapping)
     config = BoardConfig(identity=identity, flash_size=size, flash_id=flash_id,
                          flash_file=args.flash_file, pins=Pins(bench=bench),
@@ -204,6 +217,8 @@ def chip_text(board) -> str:
     ident = board.identity
     if board.family.name == "esp8266":
         return f"ESP8266EX, {ident.crystal_mhz} MHz crystal"
+    if isinstance(board.family, SocFamily):
+        return f"{board.family.facts.title} rev v{ident.revision}.{ident.minor}"
     text = f"ESP32-{ident.package} rev v{ident.revision}.{ident.minor}"
     fuses = ident.flash_encryption
     if not fuses.blank:

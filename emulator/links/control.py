@@ -211,21 +211,22 @@ class ControlServer:
         if not board.powered:
             raise ControlError("the board has no power (power on first)")
         before = board.reset_count
-        previous_io0 = board.pins.bench.get("io0")
+        boot_pin = board.boot_pin            # IO0 on the ESP32, GPIO9 on the C3/C6
+        previous_io0 = board.pins.bench.get(boot_pin)
         if hold:
-            board.drive("io0", False)
+            board.drive(boot_pin, False)
         board.drive("en", False)
         await asyncio.sleep(ms / 1000)
         board.drive("en", None)
         await self._wait(lambda: board.reset_count > before, 2.0)
         await asyncio.sleep(0.02)            # the ROM prints its banner meanwhile
         if hold:
-            board.drive("io0", previous_io0)
+            board.drive(boot_pin, previous_io0)
         return self._status()
 
     async def cmd_hold_io0(self, req: dict[str, Any]) -> dict[str, Any]:
         on = _bool(req.get("on"), "on")
-        self.board.drive("io0", False if on else None)
+        self.board.drive(self.board.boot_pin, False if on else None)
         return self._status()
 
     async def cmd_en(self, req: dict[str, Any]) -> dict[str, Any]:

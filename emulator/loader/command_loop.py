@@ -68,6 +68,9 @@ class LoaderBase:
             method = getattr(self, f"handle_{op.name}", None)
             if method is not None and (spec is None or spec.ops is None or op in spec.ops):
                 self._handlers[op] = method
+        security_info = getattr(self.regs, "security_info", None)
+        if not self.is_stub and (security_info is None or security_info() is None):
+            self._handlers.pop(Op.GET_SECURITY_INFO, None)   # ESP8266, ESP32: unknown
 
     # -- I/O helpers ---------------------------------------------------------------------
 
@@ -173,6 +176,12 @@ class LoaderBase:
         self.require_len(cmd, 4, 8)
         self.regs.attach_flash()
         await self.reply(Op.SPI_ATTACH)
+
+    async def handle_GET_SECURITY_INFO(self, cmd: Command) -> None:
+        """ESP32-C3 and later (ROM and stub): flags, crypt count, key purposes, chip id,
+        API version (esptool loader.py get_security_info); registered only where the
+        chip's register model has them."""
+        await self.reply(Op.GET_SECURITY_INFO, data=self.regs.security_info())
 
     too_much_data_code = 0x05       # ROM: invalid message; the stub says TOO_MUCH_DATA
 

@@ -246,7 +246,11 @@ class StubLoader(FlashWriteCommands, LoaderBase):
         return Transition(TransitionKind.RUN_USER_CODE)
 
     async def handle_GET_SECURITY_INFO(self, cmd: Command) -> None:
-        raise CommandError(StubError.INVALID_COMMAND, "no security info on ESP32")
+        """The stub asks the ROM (ESP32-C3 and later); the ESP32 stub has no such command."""
+        info = self.regs.security_info() if hasattr(self.regs, "security_info") else None
+        if info is None:
+            raise CommandError(StubError.INVALID_COMMAND, "no security info on ESP32")
+        await self.reply(Op.GET_SECURITY_INFO, data=info)
 
     async def handle_SPI_ATTACH(self, cmd: Command) -> None:
         self.require_len(cmd, 4, 8)

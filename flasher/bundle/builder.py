@@ -18,7 +18,8 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from esptool.bin_image import (ELFSection, ESP32FirmwareImage, ESP8266ROMFirmwareImage,
+from esptool.bin_image import (ELFSection, ESP32C3FirmwareImage, ESP32C6FirmwareImage,
+                               ESP32FirmwareImage, ESP8266ROMFirmwareImage,
                                ESP8266V2FirmwareImage)
 
 from flasher.formats.partition_table import Partition, PartitionTable, subtype_value, type_value
@@ -279,6 +280,53 @@ def esp8266_bundle(seed: int = 8, *, version: str = "1.0.0",
     b.add_part("sys_params", data=esp8266_init_data(seed), src="esp_init_data_default_v08.bin",
                type=sys_params_type,
                addr=lay["sys_params"] if sys_params_addr is None else sys_params_addr)
+    return b
+
+
+# ESP32-C3 / ESP32-C6 images: esptool's own image classes for the chip, so the extended
+# header carries the chip's IMAGE_CHIP_ID (5, 13) and esptool parses it back.
+RISCV_IMAGE_CLASSES = {"esp32c3": ESP32C3FirmwareImage, "esp32c6": ESP32C6FirmwareImage}
+RISCV_SEGMENTS = {  # (dram, iram) load addresses inside each chip's RAM (esptool MEMORY_MAP)
+    "esp32c3": (0x3FCD5820, 0x403CC710), "esp32c6": (0x4086C410, 0x4086E610)}
+
+
+def riscv_image(chip: str = "esp32c3", seed: int = 0, *, pad_to: int = 0,
+                size_freq: int = 0x20) -> bytes:
+    """A small valid boot/app image for the ESP32-C3 or ESP32-C6 (magic 0xE9, two RAM
+    segments, checksum, SHA-256 digest), saved by esptool's image class for the chip."""
+    rng = random.Random(seed)
+    image = RISCV_IMAGE_CLASSES[chip]()
+    image.append_digest = True
+    image.flash_mode = 2
+    image.flash_size_freq = size_freq
+    dram, iram = RISCV_SEGMENTS[chip]
+    image.entrypoint = iram
+    image.segments = [ELFSection(b".dram0.data", dram, rng.randbytes(4 * rng.randint(16, 64)), 0),
+                      ELFSection(b".iram0.text", iram, rng.randbytes(4 * rng.randint(16, 64)), 0)]
+    data = image.save(None)
+    assert data is not None
+    if pad_to > len(data):
+        data += rng.randbytes(pad_to - len(data))
+    return data
+
+
+def riscv_bundle(chip: str = "esp32c3", seed: int = 12, *,
+                 boot_chip: str | None = None) -> BundleBuilder:
+    """A Mongoose OS fw.zip for the ESP32-C3 or ESP32-C6: the boot loader at 0x0 (these
+    ROMs load it from there), the partition table at 0x8000, otadata/nvs fills, the app in
+    app_0, a file system in fs_0. `boot_chip` builds the boot loader for another chip (the
+    wrong-image refusal)."""
+    rng = random.Random(seed)
+    b = BundleBuilder(name=f"demo-{chip}", platform=chip, version="1.0.0",
+                      folder=f"demo-{chip}-1.0.0")
+    b.add_part("boot", data=riscv_image(boot_chip or chip, seed), addr=0, type="boot",
+               update=False)
+    b.add_part("pt", data=partition_table_bytes(), addr=0x8000, type="pt")
+    b.add_part("otadata", ptn="otadata", type="otadata", fill=255)
+    b.add_part("nvs", ptn="nvs", type="nvs", fill=255)
+    b.add_part("app", data=riscv_image(chip, seed + 1, pad_to=96 * 1024), ptn="app_0",
+               addr=0x10000, type="app")
+    b.add_part("fs", data=rng.randbytes(32 * 1024), ptn="fs_0", type="fs", fs_size=0x40000)
     return b
 
 

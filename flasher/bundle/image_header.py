@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import esptool.bin_image  # noqa: F401  (importing it sets ESP32ROM.BOOTLOADER_IMAGE etc.)
-from esptool.targets import ESP32ROM, ESP8266ROM
+from esptool.targets import ESP32C3ROM, ESP32C6ROM, ESP32ROM, ESP8266ROM
 
 from flasher.formats.image import FLASH_FREQS, FLASH_MODES, FLASH_SIZES, IMAGE_MAGIC
 
@@ -36,7 +36,8 @@ HASH_APPENDED_OFFSET = 8 + 15                    # extended header byte 15 (ESP3
 SHA256_LEN = 32
 
 # chip name -> esptool ROM class (tables, BOOTLOADER_IMAGE, BOOTLOADER_FLASH_OFFSET)
-_ROMS: dict[str, Any] = {"esp32": ESP32ROM, "esp8266": ESP8266ROM}
+_ROMS: dict[str, Any] = {"esp32": ESP32ROM, "esp8266": ESP8266ROM, "esp32c3": ESP32C3ROM,
+                         "esp32c6": ESP32C6ROM}
 
 
 def _rom(chip: str) -> Any:

@@ -41,6 +41,7 @@ from flasher.bundle import esp8266_rules
 from flasher.bundle.archive import Bundle
 from flasher.errors import BundleError, DeviceMismatchError, PlanError
 from flasher.bundle.image_header import FlashParams, HeaderPatch, patch_image_header
+from flasher.formats.image import CHIP_ID_OFFSET, IMAGE_CHIP_IDS
 from flasher.formats.limits import check_flash_size, check_flash_span
 from flasher.bundle.manifest import Part
 from flasher.formats.partition_table import PartitionTable
@@ -63,8 +64,12 @@ class PlatformInfo:
     boot_offset: int     # where the boot image (header patched) lives
 
 
+# boot offsets: esptool BOOTLOADER_FLASH_OFFSET (targets/*.py); the C3 and C6 ROMs load
+# the boot loader from 0x0 (docs/chips.md)
 PLATFORMS = {"esp32": PlatformInfo("esp32", "esp32", 0x1000),
-             "esp8266": PlatformInfo("esp8266", "esp8266", 0x0)}
+             "esp8266": PlatformInfo("esp8266", "esp8266", 0x0),
+             "esp32c3": PlatformInfo("esp32c3", "esp32c3", 0x0),
+             "esp32c6": PlatformInfo("esp32c6", "esp32c6", 0x0)}
 NOT_SUPPORTED: dict[str, str] = {}   # known platforms we refuse, with the reason
 
 
@@ -354,6 +359,21 @@ class _Builder:
         self._patch_header(reg)
         return reg
 
+    def _check_image_chip(self, reg: Region) -> None:
+        """The boot image's extended header names the chip it was built for (bytes 12-13,
+        esptool IMAGE_CHIP_ID): a boot loader for another chip is refused before any port
+        opens (an ESP32-C3 would not boot an ESP32-C6's loader)."""
+        want = IMAGE_CHIP_IDS.get(self.platform.chip)
+        data = reg.data or b""
+        if want is None or len(data) < CHIP_ID_OFFSET + 2:
+            return
+        got = int.from_bytes(data[CHIP_ID_OFFSET:CHIP_ID_OFFSET + 2], "little")
+        if got != want:
+            names = {v: k for k, v in IMAGE_CHIP_IDS.items()}
+            raise PlanError(f"part {reg.name!r} at {reg.address:#x} is a boot image for "
+                            f"{names.get(got, f'chip id {got}')}, the bundle is for "
+                            f"{self.platform.chip}")
+
     def _patch_header(self, reg: Region) -> None:
         if reg.address != self.platform.boot_offset or reg.data is None:
             return
@@ -361,6 +381,7 @@ class _Builder:
             self.warnings.append(f"part {reg.name!r} at the boot offset {reg.address:#x} does not "
                                  "start with the image magic 0xE9; the chip will not boot it")
             return
+        self._check_image_chip(reg)
         try:
             patch = patch_image_header(reg.data, self.options.header, chip=self.platform.chip)
         except ValueError as exc:
@@ -424,8 +445,8 @@ def check_chip(plan: Plan, device_chip: str) -> None:
     """
     norm = device_chip.strip().lower().replace("-", "").replace("_", "").split("(")[0].strip()
     if norm != plan.chip:
-        raise DeviceMismatchError(f"wrong chip: the bundle is for {plan.chip}, the device is "
-                                  f"{device_chip}")
+        raise DeviceMismatchError(f"wrong chip: the bundle is for {plan.chip}, the board is "
+                                  f"an {device_chip}")
 
 
 def check_chip_option(plan: Plan, chip: str) -> None:

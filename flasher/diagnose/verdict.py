@@ -37,6 +37,25 @@ ROM_BOOT_ERRORS = (b"flash read err", b"invalid header", b"csum err", b"ets_main
                    b"user code done")
 SYNC_REPLY = b"\xc0\x01\x08\x04\x00"
 DOWNLOAD_TEXT = b"waiting for download"
+# The ROM banner's first line on the ESP32-C3/S3/C6 ("ESP-ROM:esp32c3-api1-20210207"; the
+# ESP32 prints "ets Jun  8 2016"): names the chip; its boot pin is bit 3 of boot:0x..
+# (C3 0x5 download / 0xd SPI boot, S3 0x0 / 0x8, C6 0x4 / 0xc; docs/chips.md).
+ESP_ROM_BANNER = re.compile(rb"ESP-ROM:(esp32[a-z0-9]+)-")
+# UART0 pins of those chips (datasheets' pin tables): what the host's TX must reach
+UART0_RX = {"esp32": "GPIO3 (RX0)", "esp32c3": "GPIO20 (U0RXD)", "esp32s3": "GPIO44 (U0RXD)",
+            "esp32c6": "GPIO17 (U0RXD)"}
+
+
+def rom_chip(data: bytes) -> str | None:
+    """The chip an ESP-ROM banner names (esp32c3, esp32s3, esp32c6...), else None."""
+    found = ESP_ROM_BANNER.findall(data)
+    return found[-1].decode() if found else None
+
+
+def boot_pin_mask(chip: str | None) -> tuple[int, int]:
+    """(download-mode mask, SPI-boot bit) of the boot:0x.. value: the ESP32's GPIO0/GPIO2
+    bits 4 and 3, or bit 3 (the boot pin) on an ESP-ROM chip."""
+    return (0x08, 0x08) if chip else (0x18, 0x10)
 
 
 def printable_ratio(data: bytes) -> float:
@@ -174,7 +193,11 @@ def classify(f: Findings) -> Diagnosis:
     esp8266 = _classify_esp8266(f, text, evidence)
     if esp8266 is not None:
         return esp8266
-    heard_download = DOWNLOAD_TEXT in text or (mode is not None and not mode & 0x18)
+    chip = rom_chip(text)
+    if chip is not None:
+        evidence.append(f"ESP-ROM banner: {chip}")
+    download_mask, spi_boot = boot_pin_mask(chip)
+    heard_download = DOWNLOAD_TEXT in text or (mode is not None and not mode & download_mask)
     if SYNC_REPLY in f.sync_bytes:
         return Diagnosis(Cause.NOISY_LINE, "the loader answers, but its replies arrive "
                          "corrupted or mixed with other text", "shorten the wires, share a "
@@ -183,11 +206,13 @@ def classify(f: Findings) -> Diagnosis:
     if heard_download:
         return Diagnosis(Cause.DEAD_RX, "the chip is in download mode (its banner says "
                          "'waiting for download') but never hears the host: the board's RX "
-                         "line (adapter TX -> chip RX0/GPIO3) is broken",
-                         "check the wire and solder joint from the adapter's TX to GPIO3 "
-                         "(RX0), any series resistor or level shifter; try another adapter",
+                         f"line (adapter TX -> chip {UART0_RX.get(chip or 'esp32', 'RX0')}) "
+                         "is broken",
+                         "check the wire and solder joint from the adapter's TX to "
+                         f"{UART0_RX.get(chip or 'esp32', 'RX0')}, any series resistor or "
+                         "level shifter; try another adapter",
                          mode, (*evidence, "no reply to SYNC"))
-    if mode is not None and mode & 0x10 and any(e in text for e in ROM_BOOT_ERRORS):
+    if mode is not None and mode & spi_boot and any(e in text for e in ROM_BOOT_ERRORS):
         return Diagnosis(Cause.BOOT_LOOP, f"the chip boots from flash (boot mode {mode:#x}) "
                          "and the flash holds no valid boot loader, so the ROM resets it "
                          "over and over; it is not in download mode", FIX_DOWNLOAD, mode,

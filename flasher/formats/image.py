@@ -17,7 +17,12 @@ from dataclasses import dataclass
 
 IMAGE_MAGIC = 0xE9                  # byte 0 of every boot/app image
 V2_MAGIC = 0xEA                     # ESP8266 "V2" image: an irom0 blob precedes the V1 image
-HEADER_LEN = {"esp32": 24, "esp8266": 8}   # common 8 bytes (+16 extended on the ESP32 family)
+HEADER_LEN = {"esp32": 24, "esp8266": 8,   # common 8 bytes (+16 extended on the ESP32 family)
+              "esp32c3": 24, "esp32s3": 24, "esp32c6": 24}
+# extended header bytes 4-5 (image bytes 12-13, little-endian): the chip the image is for
+# (esptool bin_image.py ESP32FirmwareImage, IMAGE_CHIP_ID of targets/*.py)
+CHIP_ID_OFFSET = 8 + 4
+IMAGE_CHIP_IDS = {"esp32": 0, "esp32s3": 9, "esp32c3": 5, "esp32c6": 13}
 SEGMENT_HEADER_LEN = 8              # load address, length
 CHECKSUM_SEED = 0xEF                # the XOR checksum's start value (also the serial protocol's)
 
@@ -31,9 +36,16 @@ FLASH_SIZES = {
     "esp8266": {"512KB": 0x00, "256KB": 0x10, "1MB": 0x20, "2MB": 0x30, "4MB": 0x40,
                 "2MB-c1": 0x50, "4MB-c1": 0x60, "8MB": 0x80, "16MB": 0x90},
 }
+# the ESP32-C3, -S3 and -C6 use the ESP32's size codes (esptool targets/esp32c3.py etc.)
+for _chip in ("esp32c3", "esp32s3", "esp32c6"):
+    FLASH_SIZES[_chip] = dict(FLASH_SIZES["esp32"])
 FLASH_FREQS = {
     "esp32": {"80m": 0xF, "40m": 0x0, "26m": 0x1, "20m": 0x2},
     "esp8266": {"80m": 0xF, "40m": 0x0, "26m": 0x1, "20m": 0x2},
+    "esp32c3": {"80m": 0xF, "40m": 0x0, "26m": 0x1, "20m": 0x2},
+    "esp32s3": {"80m": 0xF, "40m": 0x0, "26m": 0x1, "20m": 0x2},
+    # the C6's flash clock is 80 MHz at the "40m" code too (esptool targets/esp32c6.py)
+    "esp32c6": {"80m": 0x0, "40m": 0x0, "20m": 0x2},
 }
 
 

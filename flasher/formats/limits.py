@@ -50,6 +50,10 @@ class ChipLimits:
 CHIPS: dict[str, ChipLimits] = {
     "esp32": ChipLimits("esp32", "ESP32", 16 * MB, 5_000_000),
     "esp8266": ChipLimits("esp8266", "ESP8266", 16 * MB, 4_608_000),
+    # 3-byte SPI addresses as on the ESP32 (esptool FLASH_32BIT_ADDR_SUPPORTED False on the
+    # C3/C6); UART up to 5 Mbaud (C3/C6 TRM "UART Controller")
+    "esp32c3": ChipLimits("esp32c3", "ESP32-C3", 16 * MB, 5_000_000),
+    "esp32c6": ChipLimits("esp32c6", "ESP32-C6", 16 * MB, 5_000_000),
 }
 ANY_CHIP = ChipLimits("any", "an ESP32 or ESP8266", max(c.max_flash for c in CHIPS.values()),
                       max(c.max_baud for c in CHIPS.values()))

@@ -137,7 +137,7 @@ def test_bad_bundles_never_open_the_port(emu_rom, tmp_path):
         assert "Traceback" not in result.stderr
         if name == "cc3200.zip":
             assert result.stderr == ("error: bundle platform 'cc3200' is not supported "
-                                     "(supported: esp32, esp8266)\n")
+                                     "(supported: esp32, esp8266, esp32c3, esp32c6)\n")
     assert marker not in emu_rom.log_text()
     good = zip_of(tmp_path, bundles.era_2017())                 # the control: it does connect
     assert flasher("verify", str(good), "--port", emu_rom.port, *QUIET).returncode == 5

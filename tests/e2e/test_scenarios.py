@@ -79,7 +79,7 @@ def test_bundled_scenario(name, emu_rom_factory, bundle):
             assert "cannot connect: " in errors[0]
             assert lines[-1].startswith("fix: ")
         if scenario.diagnosis == "wrong_chip":
-            assert result.returncode == 6 and "the device is ESP8266" in errors[0]
+            assert result.returncode == 6 and "the board is an ESP" in errors[0]
         assert "Traceback" not in result.stderr
         return
     if fix == "rerun":

@@ -25,7 +25,8 @@ LAYERS = {"emulator": EMULATOR_LAYERS, "flasher": FLASHER_LAYERS}
 # What of the flasher the emulator may use: the public API (boards built from a bundle),
 # the file formats, and the error types those raise.
 EMULATOR_MAY_USE = ("flasher.api", "flasher.formats", "flasher.errors")
-CHIP_PACKAGES = ("emulator.chips.esp32", "emulator.chips.esp8266")
+CHIP_PACKAGES = ("emulator.chips.esp32", "emulator.chips.esp8266", "emulator.chips.esp32c3",
+                 "emulator.chips.esp32s3", "emulator.chips.esp32c6")
 STDLIB_ONLY = ("flasher.formats", "flasher.errors", "flasher.events")
 
 

@@ -23,7 +23,8 @@ def test_gpio4_pulled_down_gpio5_pulled_up():
     pulls = {pin.name: pin.pull_high for pin in FAMILIES["esp32"].spec.strapping}
     assert (pulls["gpio4"], pulls["gpio5"]) == (False, True)
     assert latch({}) == Strapping()
-    assert STRAP_PINS == ("io0", "gpio2", "gpio4", "gpio5", "mtdi", "mtdo")
+    assert STRAP_PINS[:6] == ("io0", "gpio2", "gpio4", "gpio5", "mtdi", "mtdo")
+    assert set(STRAP_PINS[6:]) == {"gpio9", "gpio8", "gpio46", "gpio45"}   # C3, S3, C6
     assert pin_name("gpio15") == "mtdo" and pin_name("gpio4") == "gpio4"
 
 

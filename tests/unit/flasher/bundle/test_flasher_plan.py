@@ -281,7 +281,8 @@ def test_partition_beyond_flash_warns():
 def test_unknown_platform(platform):
     b = B.era_2017()
     b.platform = platform
-    with pytest.raises(BundleError, match="is not supported \\(supported: esp32, esp8266\\)"):
+    with pytest.raises(BundleError, match="is not supported \\(supported: esp32, esp8266, "
+                                          "esp32c3, esp32c6\\)"):
         plan_of(b)
 
 
@@ -290,7 +291,7 @@ def test_chip_check():
     assert plan.chip == "esp32"
     check_chip(plan, "ESP32")
     with pytest.raises(DeviceMismatchError, match="wrong chip: the bundle is for esp32, the "
-                                                  "device is ESP32-S3") as err:
+                                                  "board is an ESP32-S3") as err:
         check_chip(plan, "ESP32-S3")
     assert err.value.exit_code == ExitCode.DEVICE_MISMATCH
 
@@ -395,3 +396,20 @@ def test_bad_plan_builders(kind):
     assert fragment in str(err.value)
     assert "\n" not in str(err.value)                # one clear line
     assert err.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_esp32c3_bundle_boot_loader_at_0():
+    plan = plan_of(B.riscv_bundle("esp32c3"))
+    assert plan.chip == "esp32c3"
+    boot = next(r for r in plan.regions if r.name == "boot")
+    assert boot.address == 0 and boot.data[12:14] == b"\x05\x00"
+    check_chip(plan, "ESP32-C3")
+    with pytest.raises(DeviceMismatchError, match="the bundle is for esp32c3, the board is an "
+                                                  "ESP32-C6"):
+        check_chip(plan, "ESP32-C6")
+
+
+def test_boot_image_for_another_chip_is_refused():
+    with pytest.raises(PlanError, match="'boot' at 0x0 is a boot image for esp32c6, the "
+                                        "bundle is for esp32c3"):
+        plan_of(B.riscv_bundle("esp32c3", boot_chip="esp32c6"))

@@ -69,7 +69,7 @@ def test_unsupported_platform_refused_in_one_line(capsys, tmp_path):
     path = zip_file(tmp_path, replace(bundles.era_2017(), platform="cc3200"))
     code, _, err = run(capsys, "flash", path, "--port", "/dev/no-such-port")
     assert code == 2 and err == ("error: bundle platform 'cc3200' is not supported "
-                                 "(supported: esp32, esp8266)\n")
+                                 "(supported: esp32, esp8266, esp32c3, esp32c6)\n")
 
 
 def test_missing_port_after_good_bundle_is_port_error(capsys, tmp_path):

@@ -88,3 +88,21 @@ def test_unsynced_but_sync_replies_in_junk_is_noise():
 def test_last_boot_mode():
     assert last_boot_mode(banner(Strapping()) + banner(Strapping.download())) == 0x3
     assert last_boot_mode(b"nothing") is None
+
+
+def test_dead_rx_on_an_esp32c3_names_its_rx_pin():
+    """The C3's banner (golden transcription of a real log) names the chip: its RX0 is
+    GPIO20, and boot:0x5 is download mode (bit 3, GPIO9, low)."""
+    from tests.support.golden import GOLDEN
+    log = (GOLDEN / "esp32c3_usb_reset_download.txt").read_bytes()
+    d = classify(Findings("rfc2217://x", can_reset=True, after_reset=log,
+                          sync_error="No serial data received."))
+    assert d.cause is Cause.DEAD_RX and d.boot_mode == 0x5
+    assert "GPIO20 (U0RXD)" in d.fix and "ESP-ROM banner: esp32c3" in d.evidence
+
+
+def test_esp32s3_spi_boot_is_not_download_mode():
+    head = (b"ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\n"
+            b"rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n")
+    d = classify(Findings("p", listened={115200: head + b"I (31) boot: app\r\n" * 4}))
+    assert d.cause is not Cause.DEAD_RX and d.boot_mode == 0x8

@@ -2,7 +2,7 @@
 
 from esptool.bin_image import ESPLoader
 from esptool.cmds import FLASH_MODES
-from esptool.targets import ESP32ROM, ESP8266ROM
+from esptool.targets import ESP32C3ROM, ESP32C6ROM, ESP32ROM, ESP32S3ROM, ESP8266ROM
 
 from flasher.formats import image
 
@@ -14,9 +14,13 @@ def test_magic_and_seed_match_esptool():
 
 def test_header_tables_match_esptool():
     assert image.FLASH_MODES == dict(FLASH_MODES)
-    for chip, rom in (("esp32", ESP32ROM), ("esp8266", ESP8266ROM)):
+    for chip, rom in (("esp32", ESP32ROM), ("esp8266", ESP8266ROM), ("esp32c3", ESP32C3ROM),
+                      ("esp32s3", ESP32S3ROM), ("esp32c6", ESP32C6ROM)):
         assert image.FLASH_SIZES[chip] == dict(rom.FLASH_SIZES)
         assert image.FLASH_FREQS[chip] == dict(rom.FLASH_FREQUENCY)
+        if chip != "esp8266":
+            assert image.IMAGE_CHIP_IDS[chip] == rom.IMAGE_CHIP_ID
+    assert set(image.FLASH_SIZES) == set(image.FLASH_FREQS) == set(image.HEADER_LEN)
 
 
 def test_xor_checksum_matches_esptool():
