@@ -45,7 +45,7 @@ def answering(capture: Capture, offset: int) -> int:
 
 
 @pytest.mark.parametrize("scenario,cause", [
-    # Known issue (open): since the fidelity/hardening merges, the replay of a 26 MHz board's
+    # Known issue (open): since the firsthour-cli merge (29977ab), the replay of a 26 MHz board's
     # capture is diagnosed as a noisy line in about half the runs, on an idle host as well;
     # the recorded run itself is right. Not strict, so a pass still counts.
     pytest.param("crystal-26mhz", "crystal_26mhz", marks=pytest.mark.xfail(
