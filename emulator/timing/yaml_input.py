@@ -13,12 +13,12 @@ It lives in the timing layer because that is the lowest one reading YAML (profil
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from flasher.formats.local_files import read_text_input
 
 MAX_BYTES = 1 << 20
 MAX_ALIASES = 100
@@ -65,25 +65,8 @@ class _LimitedLoader(yaml.SafeLoader):
 
 def read_text(path: Path, what: str = "file") -> str:
     """The text of a regular file of at most MAX_BYTES (never a FIFO or a device)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise YamlInputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise YamlInputError(f"{path}: not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise YamlInputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_BYTES:
-        raise YamlInputError(f"{path}: larger than {MAX_BYTES >> 10} KB; not a {what}")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise YamlInputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return read_text_input(path, MAX_BYTES, YamlInputError,
+                           f"larger than {MAX_BYTES >> 10} KB; not a {what}")
 
 
 def parse(text: str, where: str) -> Any:

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from flasher.formats.local_files import read_text_input
 
 FORMAT = "romlab-capture"
 VERSION = 1
@@ -107,25 +107,8 @@ class Capture:
 
 def _read_text(path: Path) -> str:
     """A regular file's text, at most MAX_BYTES (never a FIFO, /dev/zero, a directory)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise CaptureError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise CaptureError(f"{path}: not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise CaptureError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_BYTES:
-        raise CaptureError(f"{path}: larger than {MAX_BYTES >> 20} MB: not a capture")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CaptureError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return read_text_input(path, MAX_BYTES, CaptureError,
+                           f"larger than {MAX_BYTES >> 20} MB: not a capture")
 
 
 def _short(value: Any) -> str:

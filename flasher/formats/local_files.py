@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from collections.abc import Callable
 from typing import BinaryIO
 
 from flasher.errors import FlasherError, UsageError
@@ -48,6 +49,32 @@ def open_input(path: str | os.PathLike[str], *, what: str = "",
     except BaseException:
         os.close(fd)
         raise
+
+
+def read_text_input(path: Path, max_bytes: int, fail: Callable[[str], Exception],
+                    too_big: str) -> str:
+    """The UTF-8 text of a regular file of at most `max_bytes` (never a FIFO or a device:
+    opened with O_NONBLOCK). Each problem is `fail(one line)`; `too_big` ends the line for
+    a file over the limit (e.g. "larger than 1 MB: not a capture")."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise fail(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise fail(f"{path}: not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise fail(f"{path}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise fail(f"{path}: {too_big}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise fail(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
 def check_output(path: str | os.PathLike[str], *, what: str) -> Path:
