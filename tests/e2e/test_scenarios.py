@@ -75,7 +75,9 @@ def test_bundled_scenario(name, emu_rom_factory, bundle):
         assert result.returncode != 0
         errors = [ln for ln in lines if ln.startswith("error:")]
         assert len(errors) == 1, result.stderr
-        if result.returncode == 4:            # could not connect: the diagnosis is printed
+        # could not connect: the diagnosis is printed. On a noisy line the noise can instead
+        # hit the stub upload after SYNC (RAM checksum error): also exit 4, its own one line.
+        if result.returncode == 4 and "the stub flasher did not start" not in errors[0]:
             assert "cannot connect: " in errors[0]
             assert lines[-1].startswith("fix: ")
         if scenario.diagnosis == "wrong_chip":
